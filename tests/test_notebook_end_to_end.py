@@ -1,0 +1,59 @@
+"""The whole notebook, top to bottom, in the smoke profile (papermill), and the committed file's hygiene."""
+import json
+
+import papermill
+import pytest
+
+from conftest import NOTEBOOK, ROOT, notebook_cells
+
+FIGURES = ["data_grid", "schedules", "forward_process", "loss_curve", "samples_ancestral", "reverse_chain",
+           "raw_vs_ema", "fid_vs_steps", "samplers_side_by_side", "nearest_neighbours", "schedule_ablation"]
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("smoke")
+    papermill.execute_notebook(
+        str(NOTEBOOK), str(out / "executed.ipynb"), cwd=str(ROOT), progress_bar=False,
+        parameters=dict(PROFILE="smoke", OUT_DIR=str(out / "figures"), REPORT_DIR=str(out / "report"),
+                        CKPT_PATH=str(out / "ckpt.pt"), DATA_DIR=str(ROOT / "data")))
+    return out
+
+
+def test_smoke_run_writes_every_figure_as_pdf_and_png(smoke_run):
+    for name in FIGURES:
+        for ext in ("pdf", "png"):
+            path = smoke_run / "figures" / f"{name}.{ext}"
+            assert path.stat().st_size > 1000, path
+
+
+def test_smoke_run_records_its_configuration_device_and_timings(smoke_run):
+    results = json.loads((smoke_run / "figures" / "results.json").read_text())
+    assert results["config"]["profile"] == "smoke" and results["device"] and results["torch_version"]
+    assert results["train"]["steps_done"] == results["config"]["train_steps"]
+    assert results["train"]["final_loss"] > 0 and results["model"]["parameters"] > 0
+    assert {"data_s", "train_s", "total_s"} <= results["timings"].keys()
+    assert results["fid"]["smoke_only"] is True
+    assert all(r["seconds_per_1000"] > 0 for r in results["samplers"].values())
+    tex = (smoke_run / "report" / "results.tex").read_text()
+    assert all(f"\\newcommand{{\\{name}}}" in tex for name in results["macros"])
+
+
+def test_rerunning_resumes_from_the_finished_checkpoint(smoke_run, tmp_path):
+    papermill.execute_notebook(
+        str(NOTEBOOK), str(tmp_path / "again.ipynb"), cwd=str(ROOT), progress_bar=False,
+        parameters=dict(PROFILE="smoke", OUT_DIR=str(tmp_path), REPORT_DIR=None, FID_N=0, ABLATION_STEPS=0,
+                        CKPT_PATH=str(smoke_run / "ckpt.pt"), DATA_DIR=str(ROOT / "data")))
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert results["train"]["resumed"] is True and results["train"]["steps_this_run"] == 0
+
+
+def test_committed_notebook_has_no_outputs():
+    for cell in notebook_cells():
+        if cell["cell_type"] == "code":
+            assert cell["outputs"] == [] and cell["execution_count"] is None
+
+
+def test_notebook_imports_nothing_from_this_repository():
+    source = "\n".join("".join(c["source"]) for c in notebook_cells() if c["cell_type"] == "code")
+    assert "sys.path" not in source and "from tests" not in source and "import conftest" not in source
