@@ -102,3 +102,18 @@ def test_ancestral_sampler_keeps_the_chain_when_asked(nb):
     x0, chain = nb.p_sample_loop(s, gaussian_oracle(s, MU, STD), (3, 1, 2, 2), keep_every=25)
     assert [t for t, _ in chain] == [100, 75, 50, 25, 0]
     assert torch.equal(chain[-1][1], x0)
+
+
+def test_ddim_with_a_single_step_starts_from_pure_noise(nb):
+    """One DDIM step from x_T returns the oracle's E[x_0 | x_T], close to the data mean, not the noise itself."""
+    s = nb.make_schedule("linear", 1000)
+    x = nb.ddim_sample(s, gaussian_oracle(s, MU, STD), (N, 1, 1, 1), steps=1, clip_sample=False,
+                       generator=torch.Generator().manual_seed(10))
+    assert abs(x.mean().item() - MU) < 0.01 and x.std().item() < 0.05
+
+
+@pytest.mark.parametrize("kwargs", [dict(steps=0), dict(steps=1001), dict(eta=1.5), dict(eta=-0.1)])
+def test_ddim_refuses_impossible_settings(nb, kwargs):
+    s = nb.make_schedule("linear", 1000)
+    with pytest.raises(ValueError, match="is not allowed"):
+        nb.ddim_sample(s, gaussian_oracle(s, MU, STD), (2, 1, 1, 1), **kwargs)

@@ -77,11 +77,17 @@ def test_a_nan_loss_stops_training_with_the_step_and_the_last_finite_loss(nb, im
     assert len(state.losses) == 6                                              # nothing after the NaN was logged
 
 
+def test_a_batch_larger_than_the_training_set_is_refused(nb, images):
+    with pytest.raises(ValueError, match="batch_size=65 is not allowed"):
+        nb.train(fresh_state(nb), nb.make_schedule("linear", 100), images, steps=1, batch_size=65, seed=0)
+
+
 def test_the_time_budget_stops_training_with_a_checkpoint(nb, images, tmp_path):
     state = fresh_state(nb)
     stopped = run(nb, state, images, 100_000, tmp_path / "ckpt.pt", minutes=0.02)
     assert stopped and 0 < state.step < 100_000
-    assert torch.load(tmp_path / "ckpt.pt", weights_only=False)["step"] == state.step
+    saved = torch.load(tmp_path / "ckpt.pt", weights_only=False)
+    assert saved["step"] == state.step and 0 < saved["seconds"] < 60
 
 
 KILLED_WRITER = """
