@@ -23,12 +23,6 @@ def defined_macros():
     return dict(re.findall(r"\\newcommand\{\\(\w+)\}\{(.*)\}", text))
 
 
-def lookup(results, source):
-    for key in source.split("."):
-        results = results[key]
-    return results
-
-
 def test_committed_results_come_from_a_real_run_not_a_smoke_run():
     assert RESULTS["config"]["profile"] in ("cpu", "full")
     assert RESULTS["device"] and RESULTS["timings"]["total_s"] > 0 and RESULTS["train"]["steps_done"] > 0
@@ -40,12 +34,12 @@ def test_every_results_macro_the_report_uses_is_defined():
     assert used <= defined_macros().keys(), used - defined_macros().keys()
 
 
-def test_results_tex_agrees_with_results_json():
+def test_results_tex_agrees_with_results_json(nb):
     macros = defined_macros()
     assert macros.keys() == RESULTS["macros"].keys()
     for name, spec in RESULTS["macros"].items():
         assert macros[name] == spec["value"], name
-        value = lookup(RESULTS, spec["source"])
+        value = nb.lookup(RESULTS, spec["source"])          # the notebook's own resolver
         shown = spec["value"].replace("\\", "")                  # undo the LaTeX escapes
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             shown = shown.replace(",", "")                      # thousands separators
