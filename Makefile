@@ -1,5 +1,6 @@
 # make run   - set up .venv if needed, provide the data, execute the notebook (writes figures/, report/results.tex)
 # make test  - the test suite (smoke profile, a few minutes on a CPU)
+# make reference - the committed reference run: executes the notebook in place, outputs and all
 # make report - build report/report.pdf
 PYTHON ?= python3
 VENV := .venv
@@ -11,7 +12,7 @@ DEBIAN_COPY := /usr/share/datasets/fashion-mnist
 IDX_FILES := train-images-idx3-ubyte train-labels-idx1-ubyte t10k-images-idx3-ubyte t10k-labels-idx1-ubyte
 ARGS ?=
 
-.PHONY: venv data run test report check-reflections clean
+.PHONY: venv data run reference test report check-reflections clean
 
 venv: $(VENV)/.installed
 
@@ -32,8 +33,14 @@ data:
 	@if [ -s $(RAW)/t10k-labels-idx1-ubyte ]; then echo "Fashion-MNIST is in $(RAW)"; \
 	else echo "No local Fashion-MNIST (apt-get install dataset-fashion-mnist for an offline copy); torchvision will download it."; fi
 
+# --log-output streams every cell's output (the training and sampling bars) to the terminal
 run: venv data
-	$(PY) -m papermill $(NOTEBOOK) $(EXECUTED) $(ARGS)
+	$(PY) -m papermill --log-output $(NOTEBOOK) $(EXECUTED) $(ARGS)
+
+# No parameters are injected, so the committed notebook reruns as it was run; the file is replaced only on success
+reference: venv data
+	$(PY) -m papermill --log-output $(NOTEBOOK) $(NOTEBOOK).running.ipynb
+	mv $(NOTEBOOK).running.ipynb $(NOTEBOOK)
 
 test: venv data
 	$(PY) -m pytest

@@ -41,6 +41,24 @@ def test_training_on_a_small_fixed_batch_reduces_the_loss(nb):
     assert last < 0.5 * first, (first, last)
 
 
+def test_mixed_precision_is_full_precision_on_the_cpu_unless_forced(nb):
+    cpu = torch.device("cpu")
+    assert nb.autocast_dtype(cpu) is None and nb.autocast_dtype(cpu, "fp32") is None
+    assert nb.autocast_dtype(cpu, "fp16") == torch.float16 and nb.autocast_dtype(cpu, "bf16") == torch.bfloat16
+
+
+@pytest.mark.parametrize("precision,scaled", [("fp16", True), ("bf16", False), ("fp32", False)])
+def test_forced_precision_trains_with_a_grad_scaler_only_for_fp16(nb, precision, scaled):
+    """The T4 path (fp16 autocast + grad scaler) run on the CPU: the same code the GPU takes."""
+    torch.manual_seed(0)
+    state = nb.make_train_state(nb.UNet(1, 8, (1, 2), 1), 1e-3, 3, 0.9, torch.device("cpu"), precision)
+    assert state.scaler.is_enabled() == scaled
+    images = torch.randint(0, 256, (32, 1, 8, 8), dtype=torch.uint8)
+    nb.train(state, nb.make_schedule("linear", 100), images, steps=4, batch_size=8, seed=0, log_every=2)
+    assert len(state.losses) == 4 and all(0 < v < 10 for v in state.losses)
+    assert all(p.dtype == torch.float32 and p.isfinite().all() for p in state.model.parameters())
+
+
 def test_default_parameters_are_valid(nb):
     cfg = nb.resolve_config(default_parameters())
     assert cfg.profile == ("full" if torch.cuda.is_available() else "cpu")
@@ -52,6 +70,7 @@ def test_default_parameters_are_valid(nb):
     ("SCHEDULE", "quadratic"), ("T", 1), ("TRAIN_STEPS", 0), ("TRAIN_MINUTES", -5), ("BATCH_SIZE", "64"),
     ("LR", 0), ("EMA_DECAY", 1.0), ("VARIANCE_TYPE", "learned"), ("CLIP_SAMPLE", "yes"), ("RESUME", 1),
     ("FID_N", 1), ("N_SAMPLES", 0), ("ABLATION_STEPS", -1), ("OUT_DIR", ""), ("REPORT_DIR", 3),
+    ("MIXED_PRECISION", "fp8"), ("ANCESTRAL_N", 0),
 ])
 def test_a_bad_parameter_raises_a_value_error_naming_it(nb, name, value):
     params = dict(default_parameters(), **{name: value})

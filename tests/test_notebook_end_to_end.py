@@ -7,7 +7,8 @@ import pytest
 from conftest import NOTEBOOK, ROOT, notebook_cells
 
 FIGURES = ["data_grid", "schedules", "forward_process", "loss_curve", "samples_ancestral", "reverse_chain",
-           "raw_vs_ema", "fid_vs_steps", "samplers_side_by_side", "nearest_neighbours", "schedule_ablation"]
+           "raw_vs_ema", "vlb_terms", "fid_vs_steps", "samplers_side_by_side", "nearest_neighbours",
+           "schedule_ablation"]
 
 
 @pytest.fixture(scope="module")
@@ -48,10 +49,22 @@ def test_rerunning_resumes_from_the_finished_checkpoint(smoke_run, tmp_path):
     assert results["train"]["resumed"] is True and results["train"]["steps_this_run"] == 0
 
 
-def test_committed_notebook_has_no_outputs():
-    for cell in notebook_cells():
-        if cell["cell_type"] == "code":
-            assert cell["outputs"] == [] and cell["execution_count"] is None
+def test_committed_notebook_is_the_executed_reference_run_with_every_output():
+    """A marker opens the notebook and sees every plot and number of the run that wrote figures/ and the report."""
+    results = json.loads((ROOT / "figures" / "results.json").read_text())
+    code = [c for c in notebook_cells() if c["cell_type"] == "code"]
+    assert all(c["execution_count"] is not None for c in code), "the committed notebook was not run top to bottom"
+    assert not [o for c in code for o in c["outputs"] if o["output_type"] == "error"]
+    assert sum(o.get("data", {}).get("image/png") is not None for c in code for o in c["outputs"]) >= len(FIGURES) - 1
+    printed = "".join("".join(o.get("text", "")) for c in code for o in c["outputs"])
+    assert f"run {results['run_id']}" in printed, "the stored outputs come from another run than figures/results.json"
+
+
+def test_figures_and_report_numbers_come_from_the_same_run_as_results_json():
+    run_id = json.loads((ROOT / "figures" / "results.json").read_text())["run_id"]
+    assert f"\\newcommand{{\\ResRunId}}{{{run_id}}}" in (ROOT / "report" / "results.tex").read_text()
+    for path in sorted((ROOT / "figures").glob("*.p[dn][fg]")):
+        assert f"run {run_id}".encode() in path.read_bytes(), f"{path.name} was written by another run"
 
 
 def test_notebook_imports_nothing_from_this_repository():

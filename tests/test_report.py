@@ -92,3 +92,29 @@ def test_word_count_ignores_markdown_syntax_and_counts_prose():
     text = "# Heading words here\n<!-- guidance that does not count -->\n**Bold** text, a [link](http://x.y) - and 3 items.\n"
     assert count_words(text) == 7          # Bold text, a link and 3 items.
     assert count_words("word " * (LIMIT + 1)) > LIMIT
+
+
+COMMITTED_PDF = REPORT / "report.pdf"
+
+
+def pdf_tool(*args):
+    if shutil.which(args[0]) is None:
+        if os.environ.get("CI"):
+            pytest.fail("CI must install poppler-utils (see .ci/run)")
+        pytest.skip(f"{args[0]} not installed")
+    return subprocess.run(args, capture_output=True, text=True, check=True).stdout
+
+
+def test_committed_pdf_has_at_most_four_pages():
+    assert COMMITTED_PDF.is_file(), "build it with `make report` and commit report/report.pdf"
+    pages = int(re.search(r"Pages:\s+(\d+)", pdf_tool("pdfinfo", str(COMMITTED_PDF))).group(1))
+    assert 1 <= pages <= 4, pages
+
+
+def test_committed_pdf_quotes_the_current_results():
+    """The PDF was rebuilt after the last run: every measured number the report uses appears in its text."""
+    text = re.sub(r"\s+", "", pdf_tool("pdftotext", "-enc", "UTF-8", str(COMMITTED_PDF), "-"))
+    macros = defined_macros()
+    missing = [name for name in sorted(set(re.findall(r"\\(Res[A-Za-z]+)", TEX)))
+               if re.sub(r"\s+", "", macros[name].replace("\\", "")) not in text]
+    assert not missing, {name: macros[name] for name in missing}
