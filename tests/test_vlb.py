@@ -8,11 +8,6 @@ import math
 import pytest
 import torch
 
-try:
-    import vlb_cells  # staging copy of the cells; gone once they are pasted into the notebook
-except ImportError:
-    vlb_cells = None
-
 from test_samplers_oracle import gaussian_oracle
 
 MU, STD = 0.3, 0.5               # data x_0 ~ N(MU, STD^2) per dimension, as in the sampler tests
@@ -42,10 +37,7 @@ def one_thread():
 
 @pytest.fixture(scope="module")
 def vb(nb):
-    """The notebook's defs, plus the bound's cells from vlb_cells.py while they are not pasted."""
-    if not hasattr(nb, "estimate_vlb"):
-        assert vlb_cells is not None, "no estimate_vlb in the notebook, no tests/vlb_cells.py"
-        vlb_cells.load(nb)
+    """The notebook's defs (section 7 holds the bound)."""
     assert tuple(nb.VARIANCE_TYPES) == VARIANCE_TYPES
     return nb
 
