@@ -38,9 +38,12 @@ data:
 run: venv data
 	$(PY) -m papermill --log-output $(NOTEBOOK) $(EXECUTED) $(ARGS)
 
-# No parameters are injected, so the committed notebook reruns as it was run; the file is replaced only on success
+# A fresh run (no checkpoint to resume) with no injected parameters, so the committed notebook reruns as it was
+# run; the file is replaced only on success
 reference: venv data
+	rm -f checkpoints/ddpm.pt
 	$(PY) -m papermill --log-output $(NOTEBOOK) $(NOTEBOOK).running.ipynb
+	$(PY) tools/tidy_outputs.py $(NOTEBOOK).running.ipynb   # progress bars as Jupyter shows them: final state
 	mv $(NOTEBOOK).running.ipynb $(NOTEBOOK)
 
 test: venv data

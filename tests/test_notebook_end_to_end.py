@@ -70,3 +70,17 @@ def test_figures_and_report_numbers_come_from_the_same_run_as_results_json():
 def test_notebook_imports_nothing_from_this_repository():
     source = "\n".join("".join(c["source"]) for c in notebook_cells() if c["cell_type"] == "code")
     assert "sys.path" not in source and "from tests" not in source and "import conftest" not in source
+
+
+def test_tidy_outputs_keeps_what_a_terminal_shows_of_progress_bars():
+    import sys
+    sys.path.insert(0, str(ROOT / "tools"))
+    from tidy_outputs import final_text, tidy
+    assert final_text("train:  50%\rtrain: 100%\n") == "train: 100%\n"
+    nested = "\router 0/2" + "\n\rinner 1/5\x1b[A" + "\n\rinner 5/5\x1b[A" + "\router 2/2\n"   # as tqdm writes them
+    assert final_text(nested) == "outer 2/2\ninner 5/5\n"
+    merged = tidy([{"output_type": "stream", "name": "stderr", "text": ["a 1\r"]},
+                   {"output_type": "stream", "name": "stderr", "text": ["a 2\n"]},
+                   {"output_type": "stream", "name": "stdout", "text": ["x\n"]}])
+    assert merged == [{"output_type": "stream", "name": "stderr", "text": ["a 2\n"]},
+                      {"output_type": "stream", "name": "stdout", "text": ["x\n"]}]
