@@ -82,6 +82,7 @@ def phases(p, step_flops, fwd, incep):
     ancestral_n = p.get("ancestral_n", fid_n)
     ablation_n = p.get("ablation_n", fid_n)
     vlb_n, vlb_draws = p.get("vlb_n", 0), p.get("vlb_draws", 0)
+    curve_n = min(16, vlb_n)
     ddim = [k for k in p["ddim_steps"] if k <= T]
     n_anc = max(n_samples, ancestral_n)                     # one set serves the grid and the FID
     n_ddim = max(fid_n, min(8, n_samples))                  # DDIM images per setting
@@ -95,7 +96,8 @@ def phases(p, step_flops, fwd, incep):
     rows += [(f"DDIM-{k}", f"{n_ddim:,} images x {k} forwards", n_ddim * k * fwd) for k in ddim]
     rows += [("DDIM-50 without clipping", f"{n_ddim:,} images x 50 forwards", n_ddim * 50 * fwd),
              ("raw vs EMA figure", f"2 x {n_cmp} images x 50 forwards", 2 * n_cmp * 50 * fwd),
-             ("bound (bits/dim)", f"{vlb_n:,} images x ({vlb_draws} + 2) forwards", vlb_n * (vlb_draws + 2) * fwd)]
+             ("bound (bits/dim)", f"{vlb_n:,} images x ({vlb_draws} + 1) forwards + curve {curve_n} x 60",
+              (vlb_n * (vlb_draws + 1) + curve_n * 60) * fwd)]   # per-step curve: <= 60 steps, <= 16 images
     if fid_n:
         floor_ns = sorted({ancestral_n, fid_n, ablation_n} - {0})     # real-image floor: 2 sets at each N
         floor = 2 * sum(floor_ns)
