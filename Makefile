@@ -1,6 +1,7 @@
 # make run   - set up .venv if needed, provide the data, execute the notebook (writes figures/, report/results.tex)
 # make test  - the test suite (smoke profile, a few minutes on a CPU)
 # make reference - the committed reference run: executes the notebook in place, outputs and all
+# make gpu-run - on a GPU machine: the notebook as a plain script, its FLOP table and the U-Net benchmark, into OUT
 # make test-min-torch - Run all at the oldest PyTorch (2.1), Jupyter's executor, no optional packages
 # make report - build report/report.pdf
 PYTHON ?= python3
@@ -13,7 +14,7 @@ DEBIAN_COPY := /usr/share/datasets/fashion-mnist
 IDX_FILES := train-images-idx3-ubyte train-labels-idx1-ubyte t10k-images-idx3-ubyte t10k-labels-idx1-ubyte
 ARGS ?=
 
-.PHONY: venv data run reference test test-min-torch report check-reflections clean
+.PHONY: venv data run reference gpu-run test test-min-torch report check-reflections clean
 
 venv: $(VENV)/.installed
 
@@ -51,6 +52,11 @@ reference: venv data
 	$(PY) -m papermill --log-output $(NOTEBOOK) $(NOTEBOOK).running.ipynb
 	$(PY) tools/tidy_outputs.py $(NOTEBOOK).running.ipynb   # progress bars as Jupyter shows them: final state
 	mv $(NOTEBOOK).running.ipynb $(NOTEBOOK)
+
+# No Jupyter needed; writes only into OUT (default gpu_run/<date-time>), never figures/ or report/.
+# make gpu-run PROFILE=full TRAIN_MINUTES=30 OUT=/scratch/run1 ARGS="-p FID_N 5000"  (see bench/gpu_run.sh)
+gpu-run: venv data
+	PYTHON=$(PY) bash bench/gpu_run.sh $(ARGS)
 
 test: venv data
 	$(PY) -m pytest

@@ -11,20 +11,19 @@ the per-round ratios, so a change of background load hits both sides of a ratio 
 
 The diffusers twin computes the same function: after copying its weights into the notebook's
 U-Net, both give the same output (checked here, and reported as "max |diff|").
-The notebook-only rows try the speed-ups of the issue, one at a time and then together.
+The notebook-only rows try the speed-ups of the issue, one at a time and then together. Every row's
+AdamW is fused on CUDA, as the notebook's make_train_state makes it.
 
 Usage: python bench/bench_unet.py [--device cpu|cuda] [--profiles cpu,full] [--batch 128]
        [--windows 5] [--compile] [--smoke] [--out bench.md]   (--out also writes bench.json)
 """
 import argparse
 import json
-import math
 import os
 import platform
 import statistics
 import sys
 import time
-import traceback
 import types
 from pathlib import Path
 
@@ -142,28 +141,25 @@ def use_sdpa_attention(model, nb):
 
 # --- variants ----------------------------------------------------------------------------------
 class Variant:
-    def __init__(self, name, arch, note, channels_last=False, fused=False, sdpa=False, compile=False, train_only=False):
-        self.name, self.arch, self.note, self.train_only = name, arch, note, train_only
-        self.channels_last, self.fused, self.sdpa, self.compile = channels_last, fused, sdpa, compile
+    def __init__(self, name, arch, note, channels_last=False, sdpa=False, compile=False):
+        self.name, self.arch, self.note = name, arch, note
+        self.channels_last, self.sdpa, self.compile = channels_last, sdpa, compile
 
 
-def variants_for(device, with_compile, have_diffusers, compile_mode="default"):
-    cuda = device.type == "cuda"
-    rows = [Variant("notebook", "notebook", "the notebook's UNet as it is (nn.MultiheadAttention, AdamW foreach default)")]
+def variants_for(with_compile, have_diffusers, compile_mode="default"):
+    compiled = f"torch.compile(model, mode={compile_mode!r})"
+    rows = [Variant("notebook", "notebook", "the notebook's UNet as it is (nn.MultiheadAttention)")]
     if have_diffusers:
         rows.append(Variant("diffusers", "diffusers", "UNet2DModel with the same layers and parameter count"))
-    rows += [Variant("notebook + channels_last", "notebook", "weights and inputs in channels_last", channels_last=True)]
-    if cuda:
-        rows.append(Variant("notebook + fused AdamW", "notebook", "AdamW(fused=True) (make_train_state already uses it on CUDA)",
-                            fused=True, train_only=True))
-    rows.append(Variant("notebook + SDPA attention", "notebook", "SelfAttention via F.scaled_dot_product_attention (monkeypatch)", sdpa=True))
+    rows += [Variant("notebook + channels_last", "notebook", "weights and inputs in channels_last", channels_last=True),
+             Variant("notebook + SDPA attention", "notebook", "SelfAttention via F.scaled_dot_product_attention (monkeypatch)", sdpa=True)]
     if with_compile:
-        rows.append(Variant("notebook + torch.compile", "notebook", f"torch.compile(model, mode={compile_mode!r})", compile=True))
+        rows.append(Variant("notebook + torch.compile", "notebook", compiled, compile=True))
         if have_diffusers:
-            rows.append(Variant("diffusers + torch.compile", "diffusers", f"torch.compile(model, mode={compile_mode!r})", compile=True))
+            rows.append(Variant("diffusers + torch.compile", "diffusers", compiled, compile=True))
     rows.append(Variant("notebook + all" + (" + compile" if with_compile else ""), "notebook",
-                        "channels_last + SDPA" + (" + fused AdamW" if cuda else "") + (" + torch.compile" if with_compile else ""),
-                        channels_last=True, fused=cuda, sdpa=True, compile=with_compile))
+                        "channels_last + SDPA" + (" + torch.compile" if with_compile else ""),
+                        channels_last=True, sdpa=True, compile=with_compile))
     return rows
 
 
@@ -171,7 +167,7 @@ class Runner:
     """One variant's model, optimizer and step functions at one profile's size."""
 
     def __init__(self, variant, nb, profile, device, amp, batch, sample_batch, seed=0, compile_mode="default"):
-        self.variant, self.failed = variant, None
+        self.variant, self.failed, self.results = variant, None, {}
         torch.manual_seed(seed)
         model = build_unet(nb, profile, IMAGE_SHAPE[0]) if variant.arch == "notebook" else DiffusersUNet(profile, IMAGE_SHAPE[0])
         if variant.sdpa:
@@ -180,7 +176,7 @@ class Runner:
         self.model = model.to(device=device, memory_format=self.memory_format)
         self.forward = torch.compile(self.model, mode=compile_mode) if variant.compile else self.model
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=1e-4, weight_decay=0.0,
-                                           **({"fused": True} if variant.fused else {}))
+                                           fused=device.type == "cuda")      # as the notebook's make_train_state
         self.scaler = torch.amp.GradScaler(device.type, enabled=amp == torch.float16)
         self.device, self.amp, self.nb = device, amp, nb
         self.schedule = nb.make_schedule("linear", profile["T"], device)
@@ -237,9 +233,6 @@ def measure(runners, mode, device, images_per_step, warmup, windows, window_s, f
     for r in runners:
         if r.failed:
             continue
-        if mode == "sample" and r.variant.train_only:  # the optimizer plays no part in sampling
-            r.results[mode] = dict(skipped="no optimizer in sampling")
-            continue
         fn = r.train_step if mode == "train" else r.sample_step
         (r.model.train if mode == "train" else r.model.eval)()
         try:
@@ -250,8 +243,6 @@ def measure(runners, mode, device, images_per_step, warmup, windows, window_s, f
         except Exception as err:
             r.failed = f"{mode} warm-up failed: {short(err)}"
             log(f"  {r.variant.name}: {r.failed}")
-            if os.environ.get("BENCH_TRACEBACK"):
-                traceback.print_exc()
     if not active:
         return 0
     steps = fixed_steps
@@ -335,8 +326,6 @@ def markdown(report):
         for mode in ("train", "sample"):
             for row in p["rows"]:
                 res = row["results"].get(mode, {})
-                if "skipped" in res:
-                    continue
                 w = res.get("windows") or []
                 med = statistics.median(w) if w else None
                 rng = f"{min(w):,.0f}-{max(w):,.0f}" if w else ""
@@ -368,9 +357,6 @@ def main(argv=None):
     parser.add_argument("--compile", action="store_true", help="add torch.compile rows (falls back to 'failed: reason')")
     parser.add_argument("--compile-mode", default="default",
                         help="torch.compile mode: default, reduce-overhead (CUDA graphs), max-autotune-no-cudagraphs")
-    parser.add_argument("--rows", default=None,
-                        help="keep only rows whose name contains one of these comma-separated words "
-                             "(the notebook and diffusers baselines are always kept), e.g. --rows compile")
     parser.add_argument("--amp", choices=("auto", "bf16", "fp16", "fp32"), default="auto",
                         help="the notebook's autocast_dtype(device, MIXED_PRECISION); auto: its own choice")
     parser.add_argument("--smoke", action="store_true", help="a few steps only (CI): batch 4, 2 windows of 1 step")
@@ -395,11 +381,7 @@ def main(argv=None):
         log(f"diffusers rows skipped: {why_not}")
     else:
         log(f"diffusers {diffusers.__version__} from {Path(diffusers.__file__).parent}")
-    try:                                   # autocast_dtype(device, mixed_precision="auto") in the notebook
-        amp = nb.autocast_dtype(device, args.amp)
-    except TypeError:                      # an older notebook: autocast_dtype(device)
-        amp = nb.autocast_dtype(device) if args.amp == "auto" else \
-            {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": None}[args.amp]
+    amp = nb.autocast_dtype(device, args.amp)
     device_name = torch.cuda.get_device_name(device) if device.type == "cuda" else \
         f"CPU ({platform.processor() or platform.machine()}, {os.cpu_count()} cores)"
     report = dict(command=" ".join(sys.argv[1:] if argv is None else argv), device=device_name, torch=torch.__version__, diffusers=getattr(diffusers, "__version__", None),
@@ -418,14 +400,8 @@ def main(argv=None):
                      params_ratio=params_nb / params_d if params_d else None,
                      diffusers_kwargs=diffusers_kwargs(profile) if diffusers else None, equivalence=eq)
         log(f"[{name}] params notebook {params_nb:,}  diffusers {params_d}  equivalence {entry['equivalence']}")
-        runners = []
-        keep = [w.strip() for w in args.rows.split(",")] if args.rows else None
-        for v in variants_for(device, args.compile, diffusers is not None, args.compile_mode):
-            if keep and v.name not in ("notebook", "diffusers") and not any(w in v.name for w in keep):
-                continue
-            r = Runner(v, nb, profile, device, amp, batch, sample_batch, compile_mode=args.compile_mode)
-            r.results = {}
-            runners.append(r)
+        runners = [Runner(v, nb, profile, device, amp, batch, sample_batch, compile_mode=args.compile_mode)
+                   for v in variants_for(args.compile, diffusers is not None, args.compile_mode)]
         steps = {}
         for mode, per_step in (("train", batch), ("sample", sample_batch)):
             t0 = time.perf_counter()

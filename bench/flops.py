@@ -6,7 +6,8 @@ multiply-add; normalisations and pointwise ops are not counted). What is counted
   - one real training step of the notebook's U-Net at the profile's batch size (p_losses, backward,
     AdamW step), and one forward per image (as in every sampler step);
   - torchvision's Inception-v3 at 299x299 for one image (the FID feature network's architecture).
-Those per-step numbers are multiplied by the work each phase of the notebook does (table below).
+Those per-image numbers are multiplied by the work each phase of the notebook does, as the notebook's own
+`work_plan` counts it (the same count its run-time forecast uses).
 Profiles are read from the notebook's `defs` cells at run time. Attention is counted with the
 math SDPA backend, so that its matrix products are seen on every device. By default the step runs
 on PyTorch's "meta" device (shapes only, no arithmetic: seconds instead of minutes on a CPU);
@@ -24,7 +25,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from nbdefs import build_unet, load_defs  # noqa: E402
+from nbdefs import build_unet, load_defs, notebook_cells  # noqa: E402
 
 IMAGE_SHAPE = (1, 28, 28)
 ASSUMED_RATE = 15e12    # FLOP/s: a T4-class GPU, sustained fp16 -- an ASSUMPTION, not a measurement
@@ -74,41 +75,25 @@ def inception_flops(device="meta"):
         return count(lambda: net(torch.zeros(1, 3, 299, 299, device=device)))
 
 
-def phases(p, step_flops, fwd, incep):
-    """[(phase, what is counted, FLOPs)] for profile dict p, following the notebook's cells.
-    Keys a notebook may not have yet default to what it did before them (p.get)."""
-    T, B, n_samples = p["T"], p["batch_size"], p["n_samples"]
-    fid_n = p["fid_n"]
-    ancestral_n = p.get("ancestral_n", fid_n)
-    ablation_n = p.get("ablation_n", fid_n)
-    vlb_n, vlb_draws = p.get("vlb_n", 0), p.get("vlb_draws", 0)
-    curve_n = min(16, vlb_n)
-    ddim = [k for k in p["ddim_steps"] if k <= T]
-    n_anc = max(n_samples, ancestral_n)                     # one set serves the grid and the FID
-    n_ddim = max(fid_n, min(8, n_samples))                  # DDIM images per setting
-    n_cmp = min(16, n_samples)
-    abl = p["ablation_steps"]
-    abl_samples = (ablation_n or n_samples) if abl else 0
-    rows = [("training", f"{p['train_steps']:,} steps x {B} images (forward + backward)", p["train_steps"] * step_flops),
-            ("ablation", f"2 schedules x ({abl:,} steps x {B} images + {abl_samples:,} DDIM-50 samples)",
-             2 * abl * step_flops + 2 * abl_samples * 50 * fwd),
-            ("ancestral sampling", f"({n_anc:,} images + 4 reverse-chain) x T={T} forwards", (n_anc + 4) * T * fwd)]
-    rows += [(f"DDIM-{k}", f"{n_ddim:,} images x {k} forwards", n_ddim * k * fwd) for k in ddim]
-    rows += [("DDIM-50 without clipping", f"{n_ddim:,} images x 50 forwards", n_ddim * 50 * fwd),
-             ("raw vs EMA figure", f"2 x {n_cmp} images x 50 forwards", 2 * n_cmp * 50 * fwd),
-             ("bound (bits/dim)", f"{vlb_n:,} images x ({vlb_draws} + 1) forwards + curve {curve_n} x 60",
-              (vlb_n * (vlb_draws + 1) + curve_n * 60) * fwd)]   # per-step curve: <= 60 steps, <= 16 images
-    if fid_n:
-        floor_ns = sorted({ancestral_n, fid_n, ablation_n} - {0})     # real-image floor: 2 sets at each N
-        floor = 2 * sum(floor_ns)
-        scored = p["fid_real_n"] + floor + ancestral_n + fid_n * (len(ddim) + 1) + 2 * abl_samples
-        what = (f"{scored:,} images: {p['fid_real_n']:,} reference + {floor:,} real floor (2 x {floor_ns}) + "
-                f"{ancestral_n:,} ancestral + {fid_n:,} x {len(ddim) + 1} DDIM rows"
-                + (f" + 2 x {abl_samples:,} ablation" if abl_samples else ""))
-    else:
-        scored, what = 0, "FID skipped (fid_n = 0)"
-    rows.append(("FID features (Inception-v3, 299x299)", what, scored * incep))
-    return rows
+UNITS = {"train": "images through a training step", "unet": "U-Net forwards", "inception": "Inception images",
+         "frechet": "FID scores (not counted: a 2048-d eigenproblem each)"}
+
+
+def profile_config(nb, name):
+    """The configuration the notebook runs for profile `name` with its default parameters."""
+    params = {}
+    exec("".join(notebook_cells(tag="parameters")[0]["source"]), params)
+    params.update(PROFILE=name, DEVICE="cpu", OUT_DIR="/nonexistent/out", REPORT_DIR=None, CKPT_PATH="/nonexistent/ckpt.pt")
+    return nb.resolve_config(params)
+
+
+def phases(nb, name, step_flops, fwd, incep):
+    """[(phase, what is counted, FLOPs)]: the notebook's own work_plan (what its forecast counts), in FLOPs."""
+    cfg = profile_config(nb, name)
+    per_image = {"train": step_flops / cfg.batch_size, "unet": fwd, "inception": incep, "frechet": 0}
+    return [(phase, "; ".join(f"{n:,} {UNITS[net]}" for net, n in work.items() if n) or "nothing",
+             sum(n * per_image[net] for net, n in work.items()))
+            for phase, work in nb.work_plan(cfg).items()]
 
 
 def main(argv=None):
@@ -135,7 +120,7 @@ def main(argv=None):
     for name in names:
         p = nb.PROFILES[name]
         step, fwd = unet_flops(nb, p, args.device)
-        rows = phases(p, step, fwd, incep)
+        rows = phases(nb, name, step, fwd, incep)
         total = sum(f for _, _, f in rows)
         params = sum(x.numel() for x in build_unet(nb, p).parameters())
         out["profiles"][name] = dict(parameters=params, train_step_flops=step, forward_flops_per_image=fwd,

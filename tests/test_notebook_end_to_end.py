@@ -33,11 +33,25 @@ def test_smoke_run_records_its_configuration_device_and_timings(smoke_run):
     assert results["config"]["profile"] == "smoke" and results["device"] and results["torch_version"]
     assert results["train"]["steps_done"] == results["config"]["train_steps"]
     assert results["train"]["final_loss"] > 0 and results["model"]["parameters"] > 0
-    assert {"data_s", "train_s", "total_s"} <= results["timings"].keys()
+    assert {"data", "probe", "train", "total"} <= results["timings"].keys()
+    assert results["forecast"].keys() <= results["timings"].keys()            # forecast and actual, phase by phase
+    assert set(results["forecast"]) - {"total"} == set(results["timings"]) - {"data", "probe", "total"}
+    assert all(s >= 0 for s in results["forecast"].values()) and results["forecast"]["total"] > 0
+    assert results["precision"]["autocast"] == "fp32"                       # the CPU: no autocast
+    assert "ddim_50_eta1" in results["samplers"] and results["samplers"]["ddim_50_eta1"]["eta"] == 1.0
+    assert {"sample_median_l2", "test_median_l2"} <= results["memorisation"].keys()
     assert results["fid"]["smoke_only"] is True
     assert all(r["seconds_per_1000"] > 0 for r in results["samplers"].values())
-    tex = (smoke_run / "report" / "results.tex").read_text()
-    assert all(f"\\newcommand{{\\{name}}}" in tex for name in results["macros"])
+    assert (smoke_run / "report" / "results.tex").read_text().count("\\newcommand") > 50
+    assert (smoke_run / "figures" / "overleaf.zip").stat().st_size > 1000
+
+
+def test_smoke_run_prints_its_forecast_before_training(smoke_run):
+    cells = json.loads((smoke_run / "executed.ipynb").read_text())["cells"]
+    text = ["".join(o.get("text", "")) for c in cells if c["cell_type"] == "code" for o in c["outputs"]]
+    forecast = next(i for i, t in enumerate(text) if "Forecast on" in t)
+    trained = next(i for i, t in enumerate(text) if "'steps_done'" in t)
+    assert forecast < trained and "whole notebook" in text[forecast]
 
 
 def test_rerunning_resumes_from_the_finished_checkpoint(smoke_run, tmp_path):

@@ -25,7 +25,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 NOTEBOOK = ROOT / "CW2_Handout_Template_code.ipynb"
 KERNEL_NAME = "ddpm-min-env"                 # a kernelspec of our own, so no other "python3" can be picked
-FIGURE_CALL = re.compile(r"""save_figure\(\s*fig\s*,\s*cfg\.out_dir\s*,\s*["']([A-Za-z0-9_]+)["']\s*\)""")
+FIGURE_CALL = re.compile(r"""save_figure\(\s*fig\s*,\s*cfg\.out_dir\s*,\s*["']([A-Za-z0-9_]+)["']\s*,\s*run_id\s*\)""")
 
 
 def fail(message):
@@ -56,7 +56,7 @@ def inject_parameters(nb, params):
 
 
 def figure_names(nb):
-    """Every figure name the notebook passes to save_figure(fig, cfg.out_dir, NAME)."""
+    """Every figure name the notebook passes to save_figure(fig, cfg.out_dir, NAME, run_id)."""
     names = []
     for cell in nb["cells"]:
         if cell["cell_type"] == "code":
@@ -159,7 +159,7 @@ def main():
     missing = [f"{name}.{ext}" for name in expected for ext in ("pdf", "png")
                if not (out_dir / f"{name}.{ext}").is_file() or (out_dir / f"{name}.{ext}").stat().st_size < 1000]
     if not expected:
-        problems.append(f"found no save_figure(fig, cfg.out_dir, NAME) call in {notebook.name}")
+        problems.append(f"found no save_figure(fig, cfg.out_dir, NAME, run_id) call in {notebook.name}")
     if missing:
         problems.append(f"figures not written (or under 1 kB) in {out_dir}: {missing}")
     if problems:
