@@ -63,6 +63,13 @@ def test_a_folder_as_checkpoint_path_is_refused(nb, tmp_path):
         config(nb, CKPT_PATH=str(tmp_path))
 
 
+@pytest.mark.parametrize("name", ["OUT_DIR", "REPORT_DIR"])
+def test_a_file_where_an_output_folder_belongs_is_refused(nb, tmp_path, name):
+    (tmp_path / "results").write_text("not a folder")
+    with pytest.raises(ValueError, match=f"{name}=.*a folder path, not a file"):
+        config(nb, **{name: str(tmp_path / "results")})
+
+
 def test_no_ablation_means_no_ablation_images_and_no_floor_for_them(nb):
     cfg = config(nb, PROFILE="full", ABLATION_STEPS=0)
     assert cfg.ablation_n == 0
