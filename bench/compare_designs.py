@@ -43,11 +43,11 @@ def main():
     train_images = nb.load_images("FashionMNIST", args.data, train=True)
     test_images = nb.load_images("FashionMNIST", args.data, train=False)[: args.n]
     shape, schedule = tuple(train_images.shape[1:]), nb.make_schedule("linear", 1000)
-    feature, source = nb.fid_feature_extractor()
-    if feature is None:
+    net, source = nb.fid_feature_extractor()
+    if net is None:
         sys.exit(f"no FID: {source}")
-    cache = Path(args.data) / f"fid_stats_FashionMNIST_test{args.n}_{source}.pt"
-    metric = nb.fid_reference(feature, test_images, cache, 32, device)
+    cache = Path(args.data) / f"fid_features_FashionMNIST_test{args.n}_{source}.pt"
+    reference = nb.fid_reference(net, test_images, cache, 32, device)
     rows = []
     for name, (base, mults, blocks) in DESIGNS.items():
         nb.seed_everything(args.seed)
@@ -60,7 +60,7 @@ def main():
         train_s = time.perf_counter() - t0
         sampler = nb.make_sampler(schedule, state.ema.module.eval(), "ddim", args.ddim)
         samples = nb.generate(sampler, args.n, 250, shape, args.seed, device)
-        fid = nb.fid_score(metric, samples, 32, device)
+        fid = nb.frechet_distance(nb.inception_features(net, samples, 32, device), reference)
         rows.append(dict(design=name, params_m=sum(p.numel() for p in model.parameters()) / 1e6, gflop_per_forward=gflop,
                          train_s=train_s, final_loss=sum(state.losses[-50:]) / 50, fid=fid))
         print(rows[-1], flush=True)

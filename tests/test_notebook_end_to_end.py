@@ -39,18 +39,41 @@ def test_smoke_run_records_its_configuration_device_and_timings(smoke_run):
     assert all(s >= 0 for s in results["forecast"].values()) and results["forecast"]["total"] > 0
     assert results["precision"]["autocast"] == "fp32"                       # the CPU: no autocast
     assert "ddim_50_eta1" in results["samplers"] and results["samplers"]["ddim_50_eta1"]["eta"] == 1.0
-    assert {"sample_median_l2", "test_median_l2"} <= results["memorisation"].keys()
     assert results["fid"]["smoke_only"] is True
     assert all(r["seconds_per_1000"] > 0 for r in results["samplers"].values())
     assert (smoke_run / "report" / "results.tex").read_text().count("\\newcommand") > 50
     assert (smoke_run / "figures" / "overleaf.zip").stat().st_size > 1000
+    assert set(results["comparisons"]) == {"AncDDIM", "Eta", "DDIMSteps", "Clip", "Floor", "Schedule"}
+    assert all(c["low"] <= c["high"] and c["gap"] == pytest.approx(c["fid_a"] - c["fid_b"])
+               for c in results["comparisons"].values())
+    assert all({"fid", "low", "high"} <= f.keys() for f in results["fid"]["floor"].values())
+    assert {"count", "expected", "low", "high", "n", "test_n"} <= results["memorisation"].keys()
+
+
+def outputs_text(cells):
+    return "".join("".join(o.get("text", "")) + "".join(o.get("data", {}).get("text/plain", ""))
+                   for c in cells if c["cell_type"] == "code" for o in c["outputs"])
+
+
+def test_smoke_run_outputs_show_no_machine_paths_or_library_warnings(smoke_run):
+    printed = outputs_text(json.loads((smoke_run / "executed.ipynb").read_text())["cells"])
+    for unwanted in ("site-packages", "Warning", "/usr/", "/root/"):
+        assert unwanted not in printed, unwanted
+
+
+def test_smoke_run_prints_its_configuration_in_a_few_short_lines(smoke_run):
+    cells = json.loads((smoke_run / "executed.ipynb").read_text())["cells"]
+    config = next(outputs_text([c]) for c in cells if c["cell_type"] == "code" and "resolve_config(globals())"
+                  in "".join(c["source"]))
+    assert config.startswith("run ") and len(config.splitlines()) <= 3
+    assert all(len(line) <= 200 for line in config.splitlines())
 
 
 def test_smoke_run_prints_its_forecast_before_training(smoke_run):
     cells = json.loads((smoke_run / "executed.ipynb").read_text())["cells"]
     text = ["".join(o.get("text", "")) for c in cells if c["cell_type"] == "code" for o in c["outputs"]]
     forecast = next(i for i, t in enumerate(text) if "Forecast on" in t)
-    trained = next(i for i, t in enumerate(text) if "'steps_done'" in t)
+    trained = next(i for i, t in enumerate(text) if "images/s" in t and "min of training" in t)
     assert forecast < trained and "whole notebook" in text[forecast]
 
 
@@ -72,6 +95,28 @@ def test_committed_notebook_is_the_executed_reference_run_with_every_output():
     assert sum(o.get("data", {}).get("image/png") is not None for c in code for o in c["outputs"]) >= len(FIGURES) - 1
     printed = "".join("".join(o.get("text", "")) for c in code for o in c["outputs"])
     assert f"run {results['run_id']}" in printed, "the stored outputs come from another run than figures/results.json"
+    for unwanted in ("site-packages", "Warning"):                         # no machine paths, no library warnings
+        assert unwanted not in outputs_text(code), unwanted
+
+
+def test_committed_notebook_shows_the_ddpm_and_folds_the_toolbox():
+    """The toolbox cells are folded and introduced by one line of markdown; the DDPM cells are open, and the
+    schedule comes within the first 120 visible code lines."""
+    cells = notebook_cells()
+    code = [c for c in cells if c["cell_type"] == "code"]
+    hidden = lambda c: c["metadata"].get("jupyter", {}).get("source_hidden", False)
+    lines = lambda c: sum(1 for line in "".join(c["source"]).splitlines() if line.strip())
+    toolbox = [c for c in code if "toolbox" in c["metadata"].get("tags", [])]
+    assert toolbox and all(hidden(c) for c in toolbox) and not any(hidden(c) for c in code if c not in toolbox)
+    assert all("".join(c["source"]).startswith("# Toolbox: ") for c in toolbox)
+    for i, c in enumerate(cells):                       # each run of toolbox cells follows a markdown introduction
+        if c in toolbox and cells[i - 1]["cell_type"] == "markdown":
+            assert "Toolbox" in "".join(cells[i - 1]["source"])
+    visible = [c for c in code if not hidden(c)]
+    before = next(sum(lines(v) for v in visible[:k]) for k, c in enumerate(visible)
+                  if "def linear_beta_schedule" in "".join(c["source"]))
+    assert before <= 120 and sum(lines(c) for c in visible) < 650
+    assert sum(lines(c) for c in toolbox) < 850          # the harness, FID statistics included
 
 
 def test_figures_and_report_numbers_come_from_the_same_run_as_results_json():
