@@ -4,18 +4,20 @@
 # Everything goes into $OUT: the committed figures/ and report/ are never touched.
 #   bash bench/gpu_run.sh [-p NAME VALUE]...     any notebook parameter, e.g. -p FID_N 5000 -p DATA_DIR /scratch
 #   make gpu-run PROFILE=full TRAIN_MINUTES=30 ARGS="-p FID_N 5000"
-# Environment (default): PROFILE (full; auto: full with CUDA, else cpu); OUT (gpu_run/<date-time>; the same OUT
+# Environment (default): PROFILE (full, or cpu, smoke, auto: full with CUDA, else cpu; without CUDA the script
+#   stops unless PROFILE is given, as full there takes many hours); OUT (gpu_run/<date-time>; the same OUT
 #   again resumes training from $OUT/ckpt.pt); TRAIN_MINUTES (no limit); PYTHON (.venv/bin/python if there, else
 #   python3); BENCH (auto: on CUDA only, 1: on the CPU too, 0: never); BENCH_ARGS (--profiles $PROFILE); CHECK_ONLY=1.
 set -uo pipefail
 case ${OUT:=} in /*|"") ;; *) OUT=$PWD/$OUT ;; esac          # relative to where it is called from
 cd "$(dirname "$0")/.."                                     # the notebook's folder (DATA_DIR=data is here)
+PROFILE_GIVEN=${PROFILE:+1}                                 # set by the caller, not defaulted here
 PROFILE=${PROFILE:-full} BENCH=${BENCH:-auto} OUT=${OUT:-$PWD/gpu_run/$(date +%Y%m%d-%H%M%S)}
 [ -n "${PYTHON:-}" ] || { [ -x .venv/bin/python ] && PYTHON=.venv/bin/python || PYTHON=python3; }
 DATA_DIR=data DATASET=FashionMNIST PARAMS=("$@")
 while [ $# -gt 0 ]; do                                      # -p NAME VALUE, as bench/nb2script.py takes them
   [ "$1" = -p ] && [ $# -ge 3 ] || { echo "usage: $0 [-p NAME VALUE]..." >&2; exit 2; }
-  case $2 in DATA_DIR) DATA_DIR=$3 ;; DATASET) DATASET=$3 ;; PROFILE) PROFILE=$3 ;; esac
+  case $2 in DATA_DIR) DATA_DIR=$3 ;; DATASET) DATASET=$3 ;; PROFILE) PROFILE=$3 PROFILE_GIVEN=1 ;; esac
   shift 3
 done
 missing=0
@@ -24,10 +26,16 @@ has() { "$PYTHON" -c "import importlib.util as u, sys; sys.exit(u.find_spec('$1'
 
 echo "== checks ($PYTHON, PROFILE=$PROFILE)"
 "$PYTHON" -c 'import torch' 2>/dev/null || { echo "MISSING: PyTorch for $PYTHON (make venv, or pip install -r requirements.txt)"; exit 1; }
-CUDA=$("$PYTHON" -c 'import torch; print(torch.cuda.is_available())')
+read -r CUDA TORCH <<< "$("$PYTHON" -c 'import torch; v = torch.version.cuda
+print(torch.cuda.is_available(), torch.__version__ + (f", a CUDA {v} build" if v else ", a CPU-only build"))')"
 if [ "$CUDA" = True ]; then echo "GPU: $("$PYTHON" -c 'import torch; print(torch.cuda.get_device_name())')"
-else echo "WARNING: no CUDA GPU (python -c 'import torch; print(torch.cuda.is_available())' prints False): this" \
-  "runs on the CPU, where PROFILE=full takes many hours. Check nvidia-smi and that torch is a CUDA build."; fi
+elif [ -n "$PROFILE_GIVEN" ]; then echo "No CUDA GPU (torch $TORCH): PROFILE=$PROFILE runs on the CPU."
+else                                                        # the full profile on a CPU would take many hours
+  miss "a CUDA GPU: torch.cuda.is_available() is False (torch $TORCH). PROFILE=full on a CPU takes many" \
+    "hours: check nvidia-smi and the torch build (README, 'On a GPU machine'), or set PROFILE to run anyway:" \
+    "PROFILE=cpu (about an hour on 2 cores) or PROFILE=full"
+  [ "${CHECK_ONLY:-0}" = 1 ] || { echo "Stopped before running anything." >&2; exit 1; }
+fi
 [ "$PROFILE" = auto ] && { [ "$CUDA" = True ] && PROFILE=full || PROFILE=cpu; }
 BENCH_ARGS=${BENCH_ARGS:---profiles $PROFILE}
 RAW=$DATA_DIR/$DATASET/raw

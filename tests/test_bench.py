@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 import torch
@@ -139,8 +140,24 @@ def test_gpu_run_in_the_smoke_profile_on_the_cpu_writes_everything_into_out(tmp_
         assert json.loads((out / "bench.json").read_text())["profiles"]["smoke"]["rows"]
     else:
         assert "diffusers is not installed" in run.stdout
-    assert "WARNING: no CUDA GPU" in run.stdout or "GPU: " in run.stdout
+    assert "No CUDA GPU (torch" in run.stdout or "GPU: " in run.stdout      # PROFILE=smoke given: it runs on the CPU
     assert "== summary" in run.stdout and "profile smoke" in run.stdout
+
+
+def test_gpu_run_without_cuda_and_without_an_explicit_profile_stops_at_once(tmp_path):
+    """PROFILE defaults to full, hours on a CPU: without CUDA the script refuses, names what it found and how
+    to force it, and runs nothing."""
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA: the script would run the full profile")
+    start = time.monotonic()
+    run = run_gpu_run(tmp_path / "out")                       # no PROFILE in its environment
+    seconds = time.monotonic() - start
+    said = run.stdout + run.stderr
+    assert run.returncode != 0, said
+    assert "CUDA" in said and "torch.cuda.is_available() is False" in said and torch.__version__ in said
+    assert "PROFILE=cpu" in said and "PROFILE=full" in said
+    assert not (tmp_path / "out").exists() and "== notebook" not in said   # stopped before the notebook
+    assert seconds < 60, seconds                                # two Python starts, not a training run
 
 
 def test_gpu_run_says_what_is_missing_and_how_to_add_it(tmp_path):
@@ -149,6 +166,7 @@ def test_gpu_run_says_what_is_missing_and_how_to_add_it(tmp_path):
     run = run_gpu_run(tmp_path / "out", "-p", "DATA_DIR", str(empty), CHECK_ONLY="1")
     assert run.returncode == 1, run.stdout + run.stderr
     assert f"MISSING: FashionMNIST in {empty}/FashionMNIST/raw/" in run.stdout and "make data" in run.stdout
+    assert ("MISSING: a CUDA GPU" in run.stdout) != torch.cuda.is_available()   # without PROFILE, CUDA is needed
     assert not (tmp_path / "out").exists()                     # the checks alone write nothing
     bad = run_gpu_run(tmp_path / "out", "-p", "PROFILE")        # -p needs NAME and VALUE
     assert bad.returncode == 2 and "usage" in bad.stderr
