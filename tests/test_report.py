@@ -313,7 +313,7 @@ VERDICT_PHRASES = {
     "Clip": ("Clipping helps", "Clipping does not help", "Clipping makes no"),
     "Schedule": ("linear schedule is ahead", "cosine schedule is ahead", "two schedules show no"),
     "Floor": ("room to improve", "better-than-real samples", "cannot tell its samples"),
-    "Memo": ("no sign of copying", "possible copying", None, "whether the model copies"),
+    "Memo": ("no more than chance", "possible copying", None, "whether the model copies"),
 }
 
 
