@@ -170,3 +170,33 @@ def test_gpu_run_says_what_is_missing_and_how_to_add_it(tmp_path):
     assert not (tmp_path / "out").exists()                     # the checks alone write nothing
     bad = run_gpu_run(tmp_path / "out", "-p", "PROFILE")        # -p needs NAME and VALUE
     assert bad.returncode == 2 and "usage" in bad.stderr
+
+
+def test_cpu_recipe_study_keeps_every_speed_row_and_scores_every_recipe_against_the_baseline(tmp_path, monkeypatch):
+    import cpu_recipes
+
+    def broken_compile(model, **kwargs):                 # compiling for real takes minutes on a CPU
+        raise RuntimeError("no C++ compiler")
+    monkeypatch.setattr(cpu_recipes.torch, "compile", broken_compile)
+    data = tmp_path / "data"                              # the FID cache of this tiny reference stays out of data/
+    data.mkdir()
+    (data / "FashionMNIST").symlink_to(ROOT / "data" / "FashionMNIST")
+    out = tmp_path / "study"
+    cpu_recipes.main(["--profile", "smoke", "--fraction", "0.25", "--n", "4", "--real-n", "8", "--window-s", "0",
+                      "--recipes", "0,3", "--data", str(data), "--out", str(out)])   # each FID costs seconds
+    results, table = json.loads(out.with_suffix(".json").read_text()), out.with_suffix(".md").read_text()
+    assert set(results["speed"]) == set(cpu_recipes.SPEED_ROWS)
+    assert "no C++ compiler" in results["speed"]["torch.compile"]["error"]
+    assert all(r["images_per_s"] > 0 for name, r in results["speed"].items() if name != "torch.compile")
+    names = list(cpu_recipes.RECIPES)
+    baseline = names[0]
+    assert set(results["recipes"]) == {baseline, names[3]}
+    for name, row in results["recipes"].items():
+        assert row["steps"] >= 1 and set(row["fid"]) == {"0", "1"} and f"| {name} |" in table
+        assert set(row["gap"]) == (set() if name == baseline else {"0", "1"})
+        for eta, gap in row["gap"].items():                # gap = baseline FID - recipe FID, with its interval
+            assert gap["low"] <= gap["high"]
+            assert gap["gap"] == pytest.approx(results["recipes"][baseline]["fid"][eta] - row["fid"][eta])
+    batch64 = results["recipes"][names[3]]["steps"]
+    assert "batch 64" in names[3]
+    assert batch64 != results["recipes"][baseline]["steps"]   # equal time, not equal steps, for another batch size

@@ -19,8 +19,8 @@ def images():
 
 
 def fresh_state(nb, seed=0):
-    torch.manual_seed(seed)
-    return nb.make_train_state(nb.UNet(1, 8, (1, 2), 1), 1e-3, 3, 0.9, CPU)
+    torch.manual_seed(seed)     # a cosine decay over the 12 steps of the resume test: its learning rate resumes too
+    return nb.make_train_state(nb.UNet(1, 8, (1, 2), 1), 1e-3, 3, 0.9, CPU, decay="cosine", total_steps=12)
 
 
 def run(nb, state, images, steps, ckpt, **kw):
@@ -49,6 +49,19 @@ def test_resumed_training_is_bitwise_identical_to_uninterrupted_training(nb, ima
         for key in a:
             assert torch.equal(a[key], b[key]), f"{name}.{key} differs after resume"
     assert whole.losses == resumed.losses
+    assert whole.optimizer.param_groups[0]["lr"] == resumed.optimizer.param_groups[0]["lr"] == pytest.approx(5e-5)
+
+
+@pytest.mark.parametrize("decay", ["cosine", "linear"])
+def test_the_learning_rate_warms_up_then_decays_to_its_floor_at_the_last_step(nb, decay):
+    factors = [nb.lr_factor(step, 10, 110, decay) for step in range(120)]
+    assert factors[:10] == pytest.approx([(s + 1) / 10 for s in range(10)])
+    assert factors[10] == pytest.approx(1.0)
+    assert all(a >= b for a, b in zip(factors[10:], factors[11:]))     # never rises after the warm-up
+    assert factors[60] == pytest.approx(0.525)                          # half-way: half-way to the floor, both shapes
+    assert factors[110:] == pytest.approx([0.05] * 10)                   # the floor from total_steps on
+    assert [nb.lr_factor(s, 10, 110, "none") for s in (10, 60, 119)] == [1.0, 1.0, 1.0]
+    assert nb.lr_factor(500, 10, None, decay) == 1.0                     # no planned length: no decay
 
 
 def test_resume_with_a_differently_shaped_model_is_refused(nb, images, tmp_path):
