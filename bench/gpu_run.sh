@@ -33,7 +33,7 @@ elif [ -n "$PROFILE_GIVEN" ]; then echo "No CUDA GPU (torch $TORCH): PROFILE=$PR
 else                                                        # the full profile on a CPU would take many hours
   miss "a CUDA GPU: torch.cuda.is_available() is False (torch $TORCH). PROFILE=full on a CPU takes many" \
     "hours: check nvidia-smi and the torch build (README, 'On a GPU machine'), or set PROFILE to run anyway:" \
-    "PROFILE=cpu (about an hour on 2 cores) or PROFILE=full"
+    "PROFILE=cpu (about 1.5 hours on 2 cores) or PROFILE=full"
   [ "${CHECK_ONLY:-0}" = 1 ] || { echo "Stopped before running anything." >&2; exit 1; }
 fi
 [ "$PROFILE" = auto ] && { [ "$CUDA" = True ] && PROFILE=full || PROFILE=cpu; }
