@@ -156,7 +156,7 @@ def main(argv=None):
             baseline = (chosen[0][0], eta)
             if baseline in features and name != chosen[0][0]:   # gap = baseline - recipe: > 0 means the recipe is better
                 gap = nb.fid_gap(features[baseline], features[name, eta], reference, seed=seed)
-                row["gap"][f"{eta:g}"] = dict(gap=gap["gap"], low=gap["low"], high=gap["high"]) if isinstance(gap, dict) else gap
+                row["gap"][f"{eta:g}"] = {k: gap[k] for k in ("gap", "low", "high")}
         results["recipes"][name] = row
         print(name, row, flush=True)
         save()
