@@ -2,6 +2,7 @@
 smoke run really does, counted at the networks, against what its forecast said it would do."""
 import copy
 import json
+import platform
 from collections import Counter
 from fnmatch import fnmatch
 
@@ -120,6 +121,18 @@ def test_forecast_is_work_times_speed(nb):
     assert forecast["fid_scores"] == pytest.approx(62_000 * 5e-3 + 7 * 3.0)
     assert forecast["fid_intervals"] == pytest.approx(5 * 40.0)
     assert forecast["ablation"] == pytest.approx(512_000 * 0.002 + 500_000 * 1e-4 + 10_000 * 5e-3 + 2 * 3.0 + 40.0)
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="keep_freed_memory sets a glibc malloc option")
+def test_freed_memory_is_kept_under_glibc(nb):
+    assert nb.keep_freed_memory() is True
+
+
+def test_without_glibc_keeping_freed_memory_is_a_quiet_no_op(nb, monkeypatch):
+    def no_libc(name):
+        raise OSError(f"{name}: cannot open shared object file")
+    monkeypatch.setattr(nb.ctypes, "CDLL", no_libc)
+    assert nb.keep_freed_memory() is False
 
 
 def test_run_minutes_trains_what_fits_once_the_evaluation_is_set_aside(nb):
