@@ -45,10 +45,10 @@ data:
 run: venv data
 	$(PY) -m papermill --log-output $(NOTEBOOK) $(EXECUTED) $(ARGS)
 
-# A fresh run (no checkpoint to resume) with no injected parameters, so the committed notebook reruns as it was
+# A fresh run (no checkpoint to resume, no cached FID reference) with no injected parameters, so the committed notebook reruns as it was
 # run; the file is replaced only on success
 reference: venv data
-	rm -f checkpoints/ddpm.pt
+	rm -f checkpoints/ddpm.pt data/fid_features_*.pt   # fresh: no checkpoint, no cached FID reference
 	$(PY) -m papermill --log-output $(NOTEBOOK) $(NOTEBOOK).running.ipynb
 	$(PY) tools/tidy_outputs.py $(NOTEBOOK).running.ipynb   # progress bars as Jupyter shows them: final state
 	mv $(NOTEBOOK).running.ipynb $(NOTEBOOK)

@@ -8,6 +8,9 @@ multiply-add; normalisations and pointwise ops are not counted). What is counted
   - torchvision's Inception-v3 at 299x299 for one image (the FID feature network's architecture).
 Those per-image numbers are multiplied by the work each phase of the notebook does, as the notebook's own
 `work_plan` counts it (the same count its run-time forecast uses).
+Beside them, the FID statistics (the notebook's `fid_work` at the sizes each phase uses: float64 and float32
+matrix-product FLOP and eigen solves), and the forecast seconds of both on a T4, an L4, an A100 and an H100 from
+their datasheet peaks (CARDS) at a stated utilisation, with the intervals' share of the whole run on each.
 Profiles are read from the notebook's `defs` cells at run time. Attention is counted with the
 math SDPA backend, so that its matrix products are seen on every device. By default the step runs
 on PyTorch's "meta" device (shapes only, no arithmetic: seconds instead of minutes on a CPU);
@@ -29,6 +32,16 @@ from nbdefs import build_unet, load_defs, notebook_cells  # noqa: E402
 
 IMAGE_SHAPE = (1, 28, 28)
 ASSUMED_RATE = 15e12    # FLOP/s: a T4-class GPU, sustained fp16 -- an ASSUMPTION, not a measurement
+# Peak TFLOP/s from NVIDIA's datasheets (T4; L4; A100 SXM4 80GB; H100 SXM5): fp64 without tensor cores, fp32, and
+# fp16 tensor cores without sparsity. T4 and L4 list no fp64; it is 1/32 (Turing) and 1/64 (Ada) of their fp32.
+CARDS = {"T4": dict(fp64=0.25, fp32=8.1, fp16=65), "L4": dict(fp64=0.49, fp32=30.3, fp16=121),
+         "A100": dict(fp64=9.7, fp32=19.5, fp16=312), "H100": dict(fp64=34, fp32=67, fp16=989)}
+# ASSUMED utilisation of those peaks: the network at ASSUMED_RATE's share of a T4 (small U-Net, 28x28 images); the
+# statistics' large matrix products at half. An eigen solve of size k takes the longer of 9 k^3 float64 FLOP (symmetric
+# QR with vectors, Golub & Van Loan 2013, sec. 8.3) at that rate and k sequential GPU steps of EIGH_STEP_S each.
+UTILISATION = dict(network=ASSUMED_RATE / 65e12, statistics=0.5)
+EIGH_STEP_S = 20e-6
+INTERVAL_SHARE_LIMIT = 0.10   # the FID intervals of the full profile stay within 10% of its time on every card
 
 
 def math_attention():
@@ -76,8 +89,9 @@ def inception_flops(device="meta"):
 
 
 UNITS = {"train": "images through a training step", "unet": "U-Net forwards", "unet_fp32": "U-Net forwards (fp32)",
-         "inception": "Inception images", "frechet": "FID scores (not counted: a 2048-d eigenproblem each)",
-         "interval": "FID intervals (not counted: a bootstrap of eigenproblems each)"}
+         "ancestral_step": "U-Net forwards (ancestral steps)", "ddim_step": "U-Net forwards (DDIM steps)",
+         "inception": "Inception images", "frechet": "FID scores (statistics: second table)",
+         "interval": "FID intervals (statistics: second table)"}
 
 
 def profile_config(nb, name):
@@ -91,11 +105,77 @@ def profile_config(nb, name):
 def phases(nb, name, step_flops, fwd, incep):
     """[(phase, what is counted, FLOPs)]: the notebook's own work_plan (what its forecast counts), in FLOPs."""
     cfg = profile_config(nb, name)
-    per_image = {"train": step_flops / cfg.batch_size, "unet": fwd, "unet_fp32": fwd, "inception": incep,
-                 "frechet": 0, "interval": 0}
+    per_image = {"train": step_flops / cfg.batch_size, "unet": fwd, "ancestral_step": fwd, "ddim_step": fwd,
+                 "unet_fp32": fwd, "inception": incep, "frechet": 0, "interval": 0}
     return [(phase, "; ".join(f"{n:,} {UNITS[net]}" for net, n in work.items() if n) or "nothing",
              sum(n * per_image[net] for net, n in work.items()))
             for phase, work in nb.work_plan(cfg).items()]
+
+
+def statistics(nb, name):
+    """{phase: [(kind, n, calls)]}: the FID statistics of each phase of work_plan, as fid_work kinds. The floor at each
+    of floor_sizes; a score or interval at ABLATION_N in the ablation, else at the larger of FID_N and ANCESTRAL_N
+    (an upper bound)."""
+    cfg = profile_config(nb, name)
+    plan = {}
+    for phase, work in nb.work_plan(cfg).items():
+        n = cfg.ablation_n if phase == "ablation" else max(cfg.fid_n, cfg.ancestral_n)
+        calls = [(kind, n, work.get(kind, 0)) for kind in ("frechet", "interval")]
+        if phase == "fid_floor":
+            calls = [("floor", size, 1) for size in nb.floor_sizes(cfg)] if work.get("interval") else []
+        if any(k and n for _, n, k in calls):
+            plan[phase] = [(kind, n, k) for kind, n, k in calls if k and n]
+    return plan, cfg.fid_real_n
+
+
+def card_seconds(work, card):
+    """Forecast seconds of fid_work-style `work` on CARDS[card] at the assumed utilisation."""
+    peak, u = CARDS[card], UTILISATION["statistics"]
+    eigh = sum(k * max(9 * size**3 / (peak["fp64"] * 1e12 * u), size * EIGH_STEP_S) for size, k in work["eigh"].items())
+    return work["flop64"] / (peak["fp64"] * 1e12 * u) + work["flop32"] / (peak["fp32"] * 1e12 * u) + eigh
+
+
+def statistics_report(nb, name, network_flops):
+    """(JSON, markdown lines): the statistics of profile `name` by phase, and their share of its time on each card."""
+    plan, m = statistics(nb, name)
+    phases, cards = [], {c: dict(statistics_s=0.0, intervals_s=0.0) for c in CARDS}
+    for phase, calls in plan.items():
+        row = dict(phase=phase, scores=0, intervals=0, flop64=0, flop32=0, eigh={}, seconds={c: 0.0 for c in CARDS})
+        for kind, n, k in calls:
+            w = nb.fid_work(kind, n, m)
+            row["scores" if kind == "frechet" else "intervals"] += k
+            row["flop64"] += k * w["flop64"]
+            row["flop32"] += k * w["flop32"]
+            for size, solves in w["eigh"].items():
+                row["eigh"][size] = row["eigh"].get(size, 0) + k * solves
+            for c in CARDS:
+                seconds = k * card_seconds(w, c)
+                row["seconds"][c] += seconds
+                cards[c]["statistics_s"] += seconds
+                cards[c]["intervals_s"] += seconds * (kind != "frechet")
+        phases.append(row)
+    for c, v in cards.items():
+        v["network_s"] = network_flops / (CARDS[c]["fp16"] * 1e12 * UTILISATION["network"])
+        v["total_s"] = v["network_s"] + v["statistics_s"]
+        v.update(intervals_share=v["intervals_s"] / v["total_s"], statistics_share=v["statistics_s"] / v["total_s"])
+    lines = [f"FID statistics (the notebook's fid_work against {m:,} reference images; seconds at "
+             f"{UTILISATION['statistics']:.0%} of the datasheet fp64/fp32 peaks: an ASSUMPTION)", "",
+             "| phase | FID scores | intervals | float64 FLOP | float32 FLOP | eigen solves (count x size) | "
+             + " | ".join(f"{c}" for c in CARDS) + " |", "|---|---:|---:|---:|---:|---|" + "---:|" * len(CARDS)]
+    for p in phases:
+        solves = ", ".join(f"{k} x {size}" for size, k in sorted(p["eigh"].items()))
+        lines.append(f"| {p['phase']} | {p['scores']} | {p['intervals']} | {p['flop64']:.2e} | {p['flop32']:.2e} | "
+                     f"{solves} | " + " | ".join(f"{p['seconds'][c]:,.1f} s" for c in CARDS) + " |")
+    lines += ["", f"Network at {UTILISATION['network']:.0%} of the fp16 tensor peak (the T4 at {ASSUMED_RATE / 1e12:g} "
+              "TFLOP/s, as above); the whole run is network plus statistics:", "",
+              "| card | network | statistics | of which intervals | intervals' share of the run | statistics' share |",
+              "|---|---:|---:|---:|---:|---:|"]
+    lines += [f"| {c} | {v['network_s'] / 60:,.1f} min | {v['statistics_s']:,.1f} s | {v['intervals_s']:,.1f} s | "
+              f"{v['intervals_share']:.1%} | {v['statistics_share']:.1%} |" for c, v in cards.items()]
+    over = [c for c, v in cards.items() if v["intervals_share"] > INTERVAL_SHARE_LIMIT]
+    lines += ["", f"FID intervals within {INTERVAL_SHARE_LIMIT:.0%} of the run on: "
+              + (", ".join(c for c in cards if c not in over) or "none") + f"; over it on: {', '.join(over) or 'none'}."]
+    return dict(fid_real_n=m, phases=phases, cards=cards), lines + [""]
 
 
 def main(argv=None):
@@ -115,7 +195,8 @@ def main(argv=None):
     incep = inception_flops(args.device)
     rate_text = f"{args.rate / 1e12:g} TFLOP/s"
     out = dict(assumed_rate_flops=args.rate, assumption=f"{rate_text}: T4-class GPU, sustained fp16 -- an ASSUMPTION",
-               inception_flops_per_image=incep, profiles={})
+               inception_flops_per_image=incep, cards=CARDS, utilisation=UTILISATION, eigh_step_s=EIGH_STEP_S,
+               interval_share_limit=INTERVAL_SHARE_LIMIT, profiles={})
     lines = ["## Network FLOPs by phase (FlopCounterMode: matmuls and convolutions, 2 FLOPs per multiply-add)", "",
              f"Inception-v3 at 299x299: {incep / 1e9:.2f} GFLOP per image. Time column: FLOPs / {rate_text} "
              f"(T4-class GPU, sustained fp16): an ASSUMPTION, not a measurement.", ""]
@@ -134,6 +215,8 @@ def main(argv=None):
         for phase, what, f in rows:
             lines.append(f"| {phase} | {what} | {f:.3e} | {f / 1e15:.4f} | {100 * f / total:.1f}% | {f / args.rate:,.1f} s |")
         lines += [f"| **total** | | **{total:.3e}** | **{total / 1e15:.4f}** | 100% | **{total / args.rate / 60:,.1f} min** |", ""]
+        out["profiles"][name]["statistics"], table = statistics_report(nb, name, total)
+        lines += table
     text = "\n".join(lines)
     print(text)
     if args.out:

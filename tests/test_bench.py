@@ -79,6 +79,30 @@ def test_flop_table_reports_every_phase_with_positive_totals_for_every_profile(n
     assert report["profiles"]["full"]["total_flops"] > report["profiles"]["smoke"]["total_flops"]
 
 
+def test_flop_table_keeps_the_full_profiles_fid_intervals_within_10_percent_of_its_time_on_t4_and_h100(nb, tmp_path,
+                                                                                                     capsys):
+    out = tmp_path / "flops.json"
+    assert flops.main(["--profiles", "full", "--json", str(out)]) == 0
+    printed = capsys.readouterr().out
+    report = json.loads(out.read_text())
+    stats, plan = report["profiles"]["full"]["statistics"], nb.work_plan(flops.profile_config(nb, "full"))
+    with_statistics = [phase for phase, work in plan.items() if work.get("frechet") or work.get("interval")]
+    assert [row["phase"] for row in stats["phases"]] == with_statistics
+    for row in stats["phases"]:                                  # the notebook's own counts, each with a positive cost
+        work = plan[row["phase"]]
+        assert (row["scores"], row["intervals"]) == (work.get("frechet", 0), work.get("interval", 0))
+        assert row["flop64"] > 0 and sum(row["eigh"].values()) > 0 and all(s > 0 for s in row["seconds"].values())
+    assert set(stats["cards"]) == set(report["cards"]) == {"T4", "L4", "A100", "H100"}
+    assert report["interval_share_limit"] == 0.10
+    for card in ("T4", "H100"):
+        c = stats["cards"][card]
+        assert 0 < c["intervals_s"] < c["statistics_s"] < c["total_s"], c
+        assert c["intervals_share"] == pytest.approx(c["intervals_s"] / c["total_s"]), c
+        assert c["intervals_share"] <= 0.10, c
+        assert f"| {card} |" in printed
+    assert "intervals' share of the run" in printed and "ASSUMPTION" in printed
+
+
 def test_flops_counted_on_the_meta_device_equal_a_real_cpu_step(nb):
     profile = nb.PROFILES["smoke"]
     assert flops.unet_flops(nb, profile, "meta") == flops.unet_flops(nb, profile, "cpu")

@@ -41,12 +41,27 @@ def test_two_halves_of_the_test_set_score_far_below_real_vs_noise(nb, net, test_
     assert torch.equal(cached, reference)
 
 
-def test_a_failure_to_load_the_weights_skips_fid_with_its_reason(nb, monkeypatch):
-    def broken(*args, **kwargs):
-        raise RuntimeError("TorchScript loading is gone")
-    monkeypatch.setattr(torch.jit, "load", broken)
+def broken_torchscript(*args, **kwargs):
+    raise RuntimeError("TorchScript loading is gone")
+
+
+def test_a_failure_to_load_the_weights_without_torchmetrics_skips_fid_with_its_reasons(nb, monkeypatch):
+    monkeypatch.setattr(torch.jit, "load", broken_torchscript)
+    monkeypatch.setitem(nb.fid_feature_extractor.__globals__, "HAVE_TORCHMETRICS", False)
     net, reason = nb.fid_feature_extractor()
-    assert net is None and "TorchScript loading is gone" in reason
+    assert net is None and "TorchScript loading is gone" in reason and "torchmetrics is" in reason
+
+
+def test_a_failure_to_load_the_weights_falls_back_to_torchmetrics(nb, monkeypatch):
+    class FakeTorchmetricsFID:                      # torchmetrics' FrechetInceptionDistance, without its download
+        def __init__(self, feature):
+            assert feature == 2048
+            self.inception = torch.nn.Identity()
+    monkeypatch.setattr(torch.jit, "load", broken_torchscript)
+    monkeypatch.setitem(nb.fid_feature_extractor.__globals__, "HAVE_TORCHMETRICS", True)
+    monkeypatch.setitem(nb.fid_feature_extractor.__globals__, "FrechetInceptionDistance", FakeTorchmetricsFID)
+    net, source = nb.fid_feature_extractor()
+    assert isinstance(net, torch.nn.Identity) and source == "torchmetrics"
 
 
 def test_loading_the_weights_prints_no_deprecation_warning(nb, recwarn):

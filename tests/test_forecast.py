@@ -27,36 +27,37 @@ def curve_length(T):
     return len(np.unique(np.round(np.logspace(0, np.log10(T), 60))))
 
 
-# Counted by hand from the notebook's cells and PROFILES. Units: "train" images through a training step, "unet"
-# images through a sampling U-Net forward (autocast), "unet_fp32" the same in full precision, "inception" images
+# Counted by hand from the notebook's cells and PROFILES. Units: "train" images through a training step,
+# "ancestral_step" and "ddim_step" images through one step of that sampler (autocast), "unet_fp32" images through a
+# U-Net forward in full precision, "inception" images
 # through the FID network, "frechet" FID scores, "interval" bootstrap intervals (fid_gap or fid_floor calls).
 EXPECTED = {
     # T=100, 20 steps x 16; ancestral on max(N_SAMPLES 8, ANCESTRAL_N 4) = 8 images, each DDIM setting on
     # max(FID_N 4, min(8, N_SAMPLES)) = 8; bound on 8 images x (2 draws + L_0); FID on 4, reference 8;
     # floor sizes {ANCESTRAL_N, FID_N, ablation N} = {4}; ablation 4 steps x 16, DDIM-50 on 4 images
     "smoke": {
-        "train": {"train": 20 * 16}, "ancestral": {"unet": 8 * 100}, "ddim_10": {"unet": 8 * 10},
-        "ddim_50": {"unet": 8 * 50}, "ddim_50_eta1": {"unet": 8 * 50}, "ddim_50_noclip": {"unet": 8 * 50},
-        "figures": {"unet_fp32": 2 * 100 + 2 * 8 * 50},          # reverse chain of 2 images; raw and EMA DDIM-50 on 8
+        "train": {"train": 20 * 16}, "ancestral": {"ancestral_step": 8 * 100}, "ddim_10": {"ddim_step": 8 * 10},
+        "ddim_50": {"ddim_step": 8 * 50}, "ddim_50_eta1": {"ddim_step": 8 * 50}, "ddim_50_noclip": {"ddim_step": 8 * 50},
+        "figures": {"unet_fp32": 2 * 100 + 2 * 8 + 2 * 8 * 50},  # reverse chain of 2 images, x_0 under 8 of its frames; raw and EMA DDIM-50 on 8
         "vlb": {"unet_fp32": 8 * (2 + 1) + 8 * curve_length(100)},  # the bound; the curve on min(16, 8) images
         "fid_reference": {"inception": 8},
         "fid_floor": {"inception": 2 * 4, "interval": 1},         # two disjoint real sets of 4, one bootstrap
         "fid_scores": {"inception": 4 + 4 * 4, "frechet": 5},     # ancestral on 4, four DDIM settings on 4
-        "fid_intervals": {"interval": 5},                          # AncDDIM, Eta, DDIMSteps, Clip, Floor
-        "ablation": {"train": 2 * 4 * 16, "unet": 2 * 4 * 50, "inception": 2 * 4, "frechet": 2, "interval": 1}},
+        "fid_intervals": {"interval": 4 + 5},                      # Best (vs 4 others), AncDDIM, Eta, DDIMSteps, Clip, Floor
+        "ablation": {"train": 2 * 4 * 16, "ddim_step": 2 * 4 * 50, "inception": 2 * 4, "frechet": 2, "interval": 1}},
     # T=1000, 8000 steps x 128; ancestral on 2000, DDIM (10, 20, 50, 100, eta 1, no clip) on 10000; bound on 10000
     # images x (4 draws + L_0); floor sizes {2000, 10000, 5000}; ablation 2000 steps, DDIM-50 on 5000
     "full": {
-        "train": {"train": 8000 * 128}, "ancestral": {"unet": 2000 * 1000}, "ddim_10": {"unet": 10_000 * 10},
-        "ddim_20": {"unet": 10_000 * 20}, "ddim_50": {"unet": 10_000 * 50}, "ddim_100": {"unet": 10_000 * 100},
-        "ddim_50_eta1": {"unet": 10_000 * 50}, "ddim_50_noclip": {"unet": 10_000 * 50},
-        "figures": {"unet_fp32": 2 * 1000 + 2 * 16 * 50},
+        "train": {"train": 8000 * 128}, "ancestral": {"ancestral_step": 2000 * 1000}, "ddim_10": {"ddim_step": 10_000 * 10},
+        "ddim_20": {"ddim_step": 10_000 * 20}, "ddim_50": {"ddim_step": 10_000 * 50}, "ddim_100": {"ddim_step": 10_000 * 100},
+        "ddim_50_eta1": {"ddim_step": 10_000 * 50}, "ddim_50_noclip": {"ddim_step": 10_000 * 50},
+        "figures": {"unet_fp32": 2 * 1000 + 2 * 8 + 2 * 16 * 50},
         "vlb": {"unet_fp32": 10_000 * (4 + 1) + 16 * curve_length(1000)},
         "fid_reference": {"inception": 10_000},
         "fid_floor": {"inception": 2 * (2000 + 5000 + 10_000), "interval": 3},
         "fid_scores": {"inception": 2000 + 6 * 10_000, "frechet": 7},   # AncDDIM reuses DDIM-50's first 2000
-        "fid_intervals": {"interval": 5},
-        "ablation": {"train": 2 * 2000 * 128, "unet": 2 * 5000 * 50, "inception": 2 * 5000, "frechet": 2,
+        "fid_intervals": {"interval": 6 + 5},                     # Best (vs 6 others) and five more
+        "ablation": {"train": 2 * 2000 * 128, "ddim_step": 2 * 5000 * 50, "inception": 2 * 5000, "frechet": 2,
                      "interval": 1}},
 }
 FID_UNITS = ("inception", "frechet", "interval")
@@ -94,7 +95,7 @@ def test_without_fid_no_phase_counts_fid_work_and_sampling_is_unchanged(nb):
 def test_fid_n_zero_forecasts_no_fid_work_even_with_a_network(nb):
     plan = nb.work_plan(config(nb, "full", FID_N=0), fid=True)
     assert all(work.get(unit, 0) == 0 for work in plan.values() for unit in FID_UNITS)
-    assert plan["ablation"]["unet"] > 0                           # the ablation still samples, unscored
+    assert plan["ablation"]["ddim_step"] > 0                           # the ablation still samples, unscored
 
 
 def test_a_resume_forecasts_only_the_steps_left_and_never_negative_training(nb):
@@ -106,8 +107,8 @@ def test_a_resume_forecasts_only_the_steps_left_and_never_negative_training(nb):
         assert plan["ablation"]["train"] == 2 * cfg.ablation_steps * cfg.batch_size   # ablation trains from scratch
 
 
-# Seconds per image / per call; unet_fp32 differs from unet so that charging a phase at the wrong one shows.
-SPEED = {"train": 0.002, "unet": 1e-4, "unet_fp32": 3e-4, "inception": 5e-3, "frechet": 3.0, "interval": 40.0}
+# Seconds per image / per call; the units differ from each other so that charging a phase at the wrong one shows.
+SPEED = {"train": 0.002, "ancestral_step": 1e-4, "ddim_step": 1.5e-4, "unet_fp32": 3e-4, "inception": 5e-3, "frechet": 3.0, "interval": 40.0}
 
 
 def test_forecast_is_work_times_speed(nb):
@@ -115,12 +116,12 @@ def test_forecast_is_work_times_speed(nb):
     forecast = nb.forecast_seconds(plan, SPEED)
     assert forecast["train"] == pytest.approx(8000 * 128 * 0.002)
     assert forecast["ancestral"] == pytest.approx(2000 * 1000 * 1e-4)
-    assert forecast["figures"] == pytest.approx((2000 + 1600) * 3e-4)
+    assert forecast["figures"] == pytest.approx((2000 + 16 + 1600) * 3e-4)
     assert forecast["vlb"] == pytest.approx((50_000 + 16 * curve_length(1000)) * 3e-4)
     assert forecast["fid_floor"] == pytest.approx(34_000 * 5e-3 + 3 * 40.0)
     assert forecast["fid_scores"] == pytest.approx(62_000 * 5e-3 + 7 * 3.0)
-    assert forecast["fid_intervals"] == pytest.approx(5 * 40.0)
-    assert forecast["ablation"] == pytest.approx(512_000 * 0.002 + 500_000 * 1e-4 + 10_000 * 5e-3 + 2 * 3.0 + 40.0)
+    assert forecast["fid_intervals"] == pytest.approx(11 * 40.0)
+    assert forecast["ablation"] == pytest.approx(512_000 * 0.002 + 500_000 * 1.5e-4 + 10_000 * 5e-3 + 2 * 3.0 + 40.0)
 
 
 @pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="keep_freed_memory sets a glibc malloc option")
@@ -163,18 +164,18 @@ def test_a_run_budget_too_small_stops_before_training(tmp_path):
 
 # --- The work a smoke run really does, counted at the networks ------------------------------------------------
 # Each run cell after the forecast, found by a phrase only it holds: the phases it carries out (patterns over the
-# plan's phase names) and the unit its U-Net forwards count in (sampling under autocast: "unet"; the figures and
+# plan's phase names) and the unit its U-Net forwards count in (sampling under autocast: "ancestral_step" or "ddim_step"; the figures and
 # the bound in full precision: "unet_fp32"). Cells sharing a phase tuple are added up before comparing.
 CELL_PHASES = {
     "budget_stopped = train(": (("train",), None),
-    'samples["ancestral"], sample_seconds["ancestral"] = timed(': (("ancestral",), "unet"),
-    "keep_every=max(1, cfg.T // 5)": (("figures",), "unet_fp32"),               # the reverse chain
+    'samples["ancestral"], sample_seconds["ancestral"] = timed(': (("ancestral",), "ancestral_step"),
+    "keep_every=1": (("figures",), "unet_fp32"),               # the reverse chain
     "raw_vs_ema, seconds = timed(": (("figures",), "unet_fp32"),
     "estimate_vlb(schedule, ema_model": (("vlb",), "unet_fp32"),
     'reference, timings["fid_reference"] = timed(': (("fid_reference", "fid_floor"), None),
-    "SAMPLERS = sampler_table(cfg)": (("ddim_*", "fid_scores"), "unet"),       # ancestral was drawn above
+    "SAMPLERS = sampler_table(cfg)": (("ddim_*", "fid_scores"), "ddim_step"),       # ancestral was drawn above
     "comparison_results, t0 = {}": (("fid_intervals",), None),
-    "for schedule_name in": (("ablation",), "unet"),
+    "ablation, gap = schedule_ablation()": (("ablation",), "ddim_step"),
 }
 
 
@@ -303,11 +304,11 @@ def test_the_smoke_run_count_notices_a_wrong_forecast(smoke_counts):
     wrong["figures"]["unet_fp32"] += cfg.T                                   # one reverse chain too many
     assert set(mismatches(smoke_counts["measured"], wrong)) == {("figures",)}
     wrong = copy.deepcopy(plan)
-    wrong["vlb"] = {"unet": wrong["vlb"].pop("unet_fp32")}                    # the bound charged at autocast speed
+    wrong["vlb"] = {"ddim_step": wrong["vlb"].pop("unet_fp32")}                    # the bound charged at autocast speed
     assert set(mismatches(smoke_counts["measured"], wrong)) == {("vlb",)}
     wrong = copy.deepcopy(plan)
     wrong["fid_intervals"]["interval"] -= 1                                  # a comparison forgotten
     assert set(mismatches(smoke_counts["measured"], wrong)) == {("fid_intervals",)}
     wrong = copy.deepcopy(plan)
-    wrong["ddim_20"] = {"unet": 8 * 20}                                      # a sampler that never runs
+    wrong["ddim_20"] = {"ddim_step": 8 * 20}                                      # a sampler that never runs
     assert set(mismatches(smoke_counts["measured"], wrong)) == {("ddim_*", "fid_scores")}

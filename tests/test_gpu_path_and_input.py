@@ -70,11 +70,14 @@ def test_a_file_where_an_output_folder_belongs_is_refused(nb, tmp_path, name):
         config(nb, **{name: str(tmp_path / "results")})
 
 
-def test_no_ablation_means_no_ablation_images_and_no_floor_for_them(nb):
-    cfg = config(nb, PROFILE="full", ABLATION_STEPS=0)
+def test_no_ablation_means_no_ablation_images_and_no_floor_for_them(nb, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)           # the parameters cell as a GPU runs it
+    params = default_parameters()
+    monkeypatch.undo()
+    cfg = nb.resolve_config(dict(params, DEVICE="cpu", PROFILE="full", ABLATION_STEPS=0))
     assert cfg.ablation_n == 0
     plan = nb.work_plan(cfg)
-    assert plan["ablation"] == {"train": 0, "unet": 0, "inception": 0, "frechet": 0, "interval": 0}
+    assert plan["ablation"] == {"train": 0, "ddim_step": 0, "inception": 0, "frechet": 0, "interval": 0}
     assert plan["fid_floor"]["inception"] == 2 * (cfg.fid_n + cfg.ancestral_n)
 
 
@@ -187,3 +190,56 @@ def test_save_figure_stamps_the_run_id_it_is_given(nb, tmp_path):
     plt.close(fig)
     for ext in ("pdf", "png"):
         assert b"run run-123" in (tmp_path / f"x.{ext}").read_bytes()
+
+
+def count_host_syncs(monkeypatch):
+    """Wrap every Tensor method that copies between devices or reads a value on the host, and log the calls made
+    by the notebook's own code (PyTorch's fused Adam and clip_grad_norm_ keep their work on the GPU)."""
+    calls = []
+    for name in ("to", "item", "cpu", "tolist", "cuda", "numpy"):
+        original = getattr(torch.Tensor, name)
+
+        def wrapped(self, *args, _original=original, _name=name, **kwargs):
+            if sys._getframe(1).f_code.co_filename.endswith("[defs]"):     # a line of the notebook
+                calls.append(_name)
+            return _original(self, *args, **kwargs)
+        monkeypatch.setattr(torch.Tensor, name, wrapped)
+    return calls
+
+
+def test_the_training_loop_makes_no_host_sync_or_device_copy_per_step(nb, monkeypatch):
+    """A blocking copy or a read of a loss on the host makes the CPU wait for the GPU's queued work; the training
+    loop does them once per epoch (the data order) and once per log_every steps (the losses), never per step."""
+    images = torch.randint(0, 256, (640, 1, 8, 8), dtype=torch.uint8)        # 80 steps of 8 per epoch
+    schedule = nb.make_schedule("linear", 100)
+    counts = []
+    for steps in (5, 45):
+        state = nb.make_train_state(nb.UNet(1, 8, (1, 2), 1), 1e-3, 3, 0.9, CPU)
+        nb.epoch_order.__globals__["_order_cache"].clear()                    # each run copies its epoch's order
+        with monkeypatch.context() as m:
+            calls = count_host_syncs(m)
+            nb.train(state, schedule, images, steps=steps, batch_size=8, seed=0, log_every=1000, progress=False)
+        counts.append(len(calls))
+    assert counts[0] == counts[1], f"{counts[1] - counts[0]} more syncs or copies for 40 more steps"
+
+
+def test_a_failing_gpu_eigen_solver_is_retried_on_the_cpu(nb):
+    """Reported for near-singular matrices on CUDA: the FID statistics retry the same matrix on the CPU."""
+    matrix = torch.tensor([[2.0, 1.0], [1.0, 2.0]], dtype=torch.float64)
+    seen = []
+
+    class OnAnotherDevice:                                                    # a matrix that is not on the CPU
+        device = torch.device("meta")
+
+        def cpu(self):
+            return matrix
+
+    def solver(a):
+        seen.append(a)
+        if not isinstance(a, torch.Tensor):
+            raise torch.linalg.LinAlgError("the algorithm failed to converge")
+        return torch.linalg.eigvalsh(a)
+    values = nb.eigen(solver, OnAnotherDevice())
+    assert len(seen) == 2 and seen[1] is matrix and values.device.type == "meta" and values.shape == (2,)
+    with pytest.raises(torch.linalg.LinAlgError):                              # on the CPU there is nowhere to go
+        nb.eigen(lambda a: solver(object()), matrix)

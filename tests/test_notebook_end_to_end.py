@@ -43,11 +43,14 @@ def test_smoke_run_records_its_configuration_device_and_timings(smoke_run):
     assert all(r["seconds_per_1000"] > 0 for r in results["samplers"].values())
     assert (smoke_run / "report" / "results.tex").read_text().count("\\newcommand") > 50
     assert (smoke_run / "figures" / "overleaf.zip").stat().st_size > 1000
-    assert set(results["comparisons"]) == {"AncDDIM", "Eta", "DDIMSteps", "Clip", "Floor", "Schedule"}
+    assert set(results["comparisons"]) == {"Best", "AncDDIM", "Eta", "DDIMSteps", "Clip", "Floor", "Schedule"}
     assert all(c["low"] <= c["high"] and c["gap"] == pytest.approx(c["fid_a"] - c["fid_b"])
                for c in results["comparisons"].values())
     assert all({"fid", "low", "high"} <= f.keys() for f in results["fid"]["floor"].values())
-    assert {"count", "expected", "low", "high", "n", "test_n"} <= results["memorisation"].keys()
+    memo = results["memorisation"]
+    assert {"count", "expected", "p_value", "n", "test_n", "sampler"} <= memo.keys() and 0 < memo["p_value"] <= 1
+    assert memo["sampler"] == results["best"]["name"] == results["best"]["names"][0]   # on the lowest-scoring sampler
+    assert 0 <= results["real_white_share"] <= 1 and all(0 <= r["white_share"] <= 1 for r in results["samplers"].values())
 
 
 def outputs_text(cells):
