@@ -1,10 +1,11 @@
 """The report is true for whatever run wrote results.json: it builds within the page limit from the macros
 the notebook's `write_results` computes, for the committed run, a full GPU run, the same run with every verdict
-the other way, a run whose comparisons all show no measurable difference, and a run without FID; each PDF says
-what its run implies (checked on the PDF's text, not on the LaTeX source). The Overleaf zip alone builds the
+the other way, a run whose comparisons all show no measurable difference, a run without FID, and a run whose lowest
+two samplers are level; each PDF says what its run implies (checked on the PDF's text, not on the LaTeX source). The Overleaf zip alone builds the
 report. Reflections fit their word limit."""
 import copy
 import json
+import math
 import os
 import re
 import shutil
@@ -24,7 +25,7 @@ TEX = (REPORT / "report.tex").read_text()
 TEX_CODE = re.sub(r"(?<!\\)%.*", "", TEX)          # without comments
 RESULTS = json.loads((FIGURES / "results.json").read_text())
 FID_SKIP_REASON = "torchmetrics is not installed (add it with: pip install torchmetrics)"
-COMPARISONS = ("AncDDIM", "Eta", "DDIMSteps", "Clip", "Schedule", "Floor")
+COMPARISONS = ("AncDDIM", "Eta", "DDIMSteps", "Clip", "Schedule", "Floor", "Best")
 
 
 def macros_in(results_tex):
@@ -49,21 +50,62 @@ def comparison(a, b, fid_a, fid_b, n, half_width):
 
 def verdict_code(results, key):
     """The code the report's verdict on `key` follows: 0 if a is lower (the interval lies below 0), 1 if b is,
-    2 if the interval holds 0 (no measurable difference at this N), 3 if not measured. Memo: 1 if the count of
-    samples near the training set is above chance (its interval lies above the count chance gives), 0 if not,
+    2 if the interval holds 0 (no measurable difference at this N), 3 if not measured. Memo: 0 if the count of
+    samples near the training set is consistent with chance (exact P >= 0.05), 1 if it is above chance, 2 if below,
     3 if not measured."""
     if key == "Memo":
         memo = results.get("memorisation") or {}
-        return 3 if memo.get("count") is None else int(memo["low"] > memo["expected"])
+        if memo.get("count") is None:
+            return 3
+        return 0 if memo["p_value"] >= 0.05 else 1 if memo["count"] > memo["expected"] else 2
     c = (results.get("comparisons") or {}).get(key)
     return 3 if c is None else 0 if c["high"] < 0 else 1 if c["low"] > 0 else 2
 
 
-def memorisation(count, low, high, n=500, expected=5.0):
-    """results["memorisation"]: how many of n DDIM-50 samples are nearer to a training image than the closest
-    1% of held-out test images are (count, with its 95% interval), and how many chance gives (expected)."""
-    return dict(sampler="ddim_50", n=n, test_n=500, quantile=0.01, threshold=5.1, count=count, expected=expected,
-                low=low, high=high, min_l2=4.5)
+def memorisation_p_value(count, n, rank, test_n):
+    """Exact two-sided P-value of `count` of n samples below the rank-th nearest of test_n test distances, if samples
+    and test images are exchangeable: the count is beta-binomial(n, rank, test_n - rank + 1); twice the smaller tail."""
+    a, b = rank, test_n - rank + 1
+    def pmf(k):
+        return math.exp(math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1) + math.lgamma(k + a)
+                        + math.lgamma(n - k + b) - math.lgamma(n + a + b) + math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b))
+    below = sum(pmf(k) for k in range(count + 1))
+    above = sum(pmf(k) for k in range(count, n + 1))
+    return min(1.0, 2 * min(below, above))
+
+
+def memorisation(count, n=500, sampler="ddim_50", label="DDIM-50", test_n=500, quantile=0.01, p_value=None):
+    """results["memorisation"]: how many of n samples of `sampler` are nearer to a training image than the r-th
+    nearest of test_n held-out test images (r = quantile * test_n), how many chance gives, and the exact P-value."""
+    rank = max(1, round(quantile * test_n))
+    expected = n * rank / (test_n + 1)
+    if p_value is None:
+        p_value = memorisation_p_value(count, n, rank, test_n)
+    return dict(sampler=sampler, label=label, n=n, test_n=test_n, quantile=quantile, rank=rank, threshold=5.1,
+                count=count, expected=expected, p_value=p_value, min_l2=4.5)
+
+
+def sampler_label(name, s):
+    return s.get("label") or ("ancestral" if name == "ancestral" else f"DDIM-{s['steps']}"
+                              + (", eta = 1" if s.get("eta") else "") + ("" if s.get("clip_sample", True) else ", no clipping"))
+
+
+def best_fields(r, half_width):
+    """r["best"] and r["comparisons"]["Best"] from the scored samplers: the lowest FID, its runner-up, and the samplers
+    level with the lowest (the interval of their gap holds 0 when it is within half_width), lowest first."""
+    scored = sorted(((name, s) for name, s in r["samplers"].items() if s.get("fid") is not None),
+                    key=lambda item: item[1]["fid"])
+    if not scored:
+        r.pop("best", None)
+        return r
+    (name, best), level = scored[0], [item for item in scored[1:] if item[1]["fid"] - scored[0][1]["fid"] <= half_width]
+    r["best"] = dict(names=[name] + [n for n, _ in level], labels=[sampler_label(n, s) for n, s in [scored[0]] + level],
+                     name=name, label=sampler_label(name, best), fid=best["fid"], n=best["fid_n"], floor=best["floor"])
+    if len(scored) > 1:
+        runner_name, runner = scored[1]
+        r["comparisons"]["Best"] = comparison(sampler_label(name, best), sampler_label(runner_name, runner), best["fid"],
+                                              runner["fid"], best["fid_n"], half_width)
+    return r
 
 
 def with_fid_fields(r, half_width=2.8, floor_half_width=0.7):
@@ -94,25 +136,35 @@ def with_fid_fields(r, half_width=2.8, floor_half_width=0.7):
     if scored and ablation.get("linear", {}).get("fid") is not None:
         lin, cos = ablation["linear"], ablation["cosine"]
         r["comparisons"]["Schedule"] = comparison("linear", "cosine", lin["fid"], cos["fid"], lin["fid_n"], half_width)
+    best_fields(r, half_width)
     if scored:
-        name, best = min(scored.items(), key=lambda item: item[1]["fid"])
-        label = "ancestral" if name == "ancestral" else f"DDIM-{best['steps']}" + (", eta = 1" if best.get("eta") else "")
-        r["best"] = dict(name=name, label=label, fid=best["fid"], n=best["fid_n"], floor=best["floor"])
-        r["comparisons"]["Floor"] = comparison("real images", label, best["floor"], best["fid"], best["fid_n"],
+        best = r["best"]
+        r["comparisons"]["Floor"] = comparison("real images", best["label"], best["floor"], best["fid"], best["n"],
                                                half_width)
-    else:
-        r.pop("best", None)
     return r
 
 
 # --- five runs, as results dicts -------------------------------------------------------------------------------
 
 def committed_run():
-    """The committed run; a file written before comparisons had intervals gets them stated from its scores."""
+    """The committed run; fields of a file written before they existed are stated from its scores: intervals for its
+    comparisons, the best sampler's test against the runner-up, and the memorisation count's exact P-value."""
     r = copy.deepcopy(RESULTS)
     if "comparisons" not in r:
         with_fid_fields(r)
-        r["memorisation"] = memorisation(4, low=1, high=8)
+    elif "Best" not in r["comparisons"] or "names" not in (r.get("best") or {}):
+        best_fields(r, half_width=2.8)
+    memo = r.get("memorisation") or {}
+    if memo.get("count") is not None and "p_value" not in memo:
+        r["memorisation"] = memorisation(memo["count"], n=memo["n"], test_n=memo["test_n"], quantile=memo["quantile"])
+    return r
+
+
+def with_white_shares(r, real=0.9, ancestral=1.1, eta0=6.0, eta1=1.3):
+    """r with the share of pixels at 255 in real test images and in each sampler's images (percent in, fraction stored)."""
+    r["real_white_share"] = real / 100
+    for name, s in r["samplers"].items():
+        s["white_share"] = (ancestral if name == "ancestral" else eta1 if s.get("eta") else eta0) / 100
     return r
 
 
@@ -143,22 +195,25 @@ def full_gpu_run():
     }
     r["ablation"] = {"linear": {"schedule": "linear", "fid": 52.4, "fid_n": 1000},
                      "cosine": {"schedule": "cosine", "fid": 47.1, "fid_n": 1000}}
-    r["memorisation"] = memorisation(22, low=13, high=31, n=n, expected=20.0)
+    r["memorisation"] = memorisation(22, n=n, sampler="ddim_100", label="DDIM-100", test_n=2000)
     r["skipped"] = {}
-    return with_fid_fields(r)
+    return with_white_shares(with_fid_fields(r))
 
 
 def full_run_with_other_verdicts():
     """The full run with every comparison going the other way: DDIM-50 ahead of ancestral, eta = 1 ahead of
     eta = 0, DDIM-10 ahead of DDIM-100 and of real images, no clipping ahead, linear ahead of cosine, more
-    samples near the training set than chance gives."""
+    samples near the training set than chance gives. DDIM-10 scores lowest, but paired with the runner-up at another
+    N (500) the order flips; the pixels at 255 are as common with eta = 0 as with eta = 1."""
     r = full_gpu_run()
     s, floor = r["samplers"], 32.8
     s["ancestral"]["fid"], s["ddim_50"]["fid"], s["ddim_50_eta1"]["fid"] = floor + 12, floor + 8, floor + 3
     s["ddim_100"]["fid"], s["ddim_50_noclip"]["fid"], s["ddim_10"]["fid"] = floor + 6, floor + 1.5, floor - 4
     r["ablation"]["linear"]["fid"], r["ablation"]["cosine"]["fid"] = 47.1, 52.4
-    r["memorisation"] = memorisation(61, low=48, high=75, n=2000, expected=20.0)
-    return with_fid_fields(r)
+    r["memorisation"] = memorisation(61, n=2000, sampler="ddim_10", label="DDIM-10", test_n=2000)
+    with_white_shares(with_fid_fields(r), eta0=1.2, eta1=1.2)
+    r["comparisons"]["Best"] = comparison("DDIM-10", r["comparisons"]["Best"]["b"], 36.9, 35.0, 500, 1.0)
+    return r
 
 
 def full_run_with_no_measurable_difference():
@@ -169,6 +224,15 @@ def full_run_with_no_measurable_difference():
         s["fid"] = 34.0 + 0.3 * i
     r["ablation"]["linear"]["fid"], r["ablation"]["cosine"]["fid"] = 35.1, 35.4
     return with_fid_fields(r, half_width=4.0)
+
+
+def run_with_two_level_samplers():
+    """The committed run's samplers, the lowest two level (their interval holds 0), the rest measurably behind."""
+    r = committed_run()
+    for name, fid in zip(r["samplers"], (50.4, 63.6, 61.4, 60.8, 49.5, 76.9)):
+        r["samplers"][name]["fid"] = fid
+    return with_fid_fields(r, half_width=2.8)
+
 
 
 def run_without_fid():
@@ -182,11 +246,12 @@ def run_without_fid():
     r["comparisons"] = {}
     r.pop("best", None)
     r["skipped"] = dict(r.get("skipped") or {}, fid=FID_SKIP_REASON)
-    return r
+    r["memorisation"] = memorisation(0, n=500, sampler="ddim_50", label="DDIM-50", p_value=0.012)
+    return with_white_shares(r)
 
 
 RUNS = {"committed": committed_run, "full": full_gpu_run, "flipped": full_run_with_other_verdicts,
-        "allequal": full_run_with_no_measurable_difference, "nofid": run_without_fid}
+        "allequal": full_run_with_no_measurable_difference, "nofid": run_without_fid, "twolevel": run_with_two_level_samplers}
 
 
 def test_the_synthetic_runs_reach_every_verdict_the_report_can_give():
@@ -195,7 +260,7 @@ def test_the_synthetic_runs_reach_every_verdict_the_report_can_give():
     made_up = [run for run in RUNS if run != "committed"]
     for key in COMPARISONS:
         assert {verdict_code(RUNS[run](), key) for run in made_up} == {0, 1, 2, 3}, key
-    assert {verdict_code(RUNS[run](), "Memo") for run in made_up} == {0, 1}
+    assert {verdict_code(RUNS[run](), "Memo") for run in made_up} == {0, 1, 2}
     assert {verdict_code(RUNS["allequal"](), key) for key in COMPARISONS} == {2}
 
 
@@ -301,19 +366,26 @@ def nofid_pdf(nb, tmp_path_factory):
     return built(nb, tmp_path_factory, "nofid")
 
 
-ALL = ["committed_pdf", "full_pdf", "flipped_pdf", "allequal_pdf", "nofid_pdf"]
-WITH_FID = ["committed_pdf", "full_pdf", "flipped_pdf", "allequal_pdf"]
+@pytest.fixture(scope="module")
+def twolevel_pdf(nb, tmp_path_factory):
+    return built(nb, tmp_path_factory, "twolevel")
+
+
+ALL = ["committed_pdf", "full_pdf", "flipped_pdf", "allequal_pdf", "nofid_pdf", "twolevel_pdf"]
+WITH_FID = ["committed_pdf", "full_pdf", "flipped_pdf", "allequal_pdf", "twolevel_pdf"]
 
 # What the report says for each verdict code (report.tex's \Verdict branches); a comparison not measured
 # (code 3) is left out, so none of its phrases may appear.
 VERDICT_PHRASES = {
-    "AncDDIM": ("This agrees with Song", "the opposite order", "ancestral sampling leads"),
+    "AncDDIM": ("agrees with Song", "the opposite order", "leads by 1.5"),
     "Eta": ("the noise does not help", "the noise helps, unlike", "the noise makes no"),
     "DDIMSteps": ("more steps score better", "fewer steps score better", "the step count is too small"),
     "Clip": ("Clipping helps", "Clipping does not help", "Clipping makes no"),
     "Schedule": ("linear schedule is ahead", "cosine schedule is ahead", "two schedules show no"),
     "Floor": ("room to improve", "better-than-real samples", "cannot tell its samples"),
-    "Memo": ("no more than chance", "possible copying", None, "whether the model copies"),
+    "Memo": ("no sign of copying at this N", "more often than chance gives", "farther from the training set than",
+             "whether the model copies"),
+    "Best": ("The best sampler of this run is", "the order flips", "No single sampler is best"),
 }
 
 
@@ -397,10 +469,12 @@ def test_abstract_gives_the_headline_numbers_of_its_run(which, request):
 
 @pytest.mark.parametrize("which", ALL)
 def test_report_cites_papers_by_their_own_equation_numbers(which, request):
-    """Our equations are (1)-(4); Ho et al.'s and Song et al.'s are named as theirs, never a bare 'Eq. N'."""
+    """Our equations are numbered (1), (2), ...; Ho et al.'s, Song et al.'s and Nichol and Dhariwal's are named as
+    theirs, never a bare 'Eq. N'."""
     text = request.getfixturevalue(which).compact     # math from nearby lines can land in between
     bare = [text[max(0, m.start() - 20):m.end()] for m in re.finditer(r"Eqs?\.\d+", text)
-            if not re.search(r"(Ho|Song).{0,2}et.{0,2}al\.,$", text[max(0, m.start() - 16):m.start()])]
+            if not re.search(r"((Ho|Song).{0,2}et.{0,2}al\.|Nichol.{0,2}and.{0,2}Dhariwal),$",
+                             text[max(0, m.start() - 24):m.start()])]
     assert not bare, bare
 
 
@@ -428,12 +502,64 @@ def test_full_gpu_run_names_its_gpu_and_prints_ddim100_and_the_ablation(full_pdf
         assert not full_pdf.says(phrase), phrase
 
 
+def names_best(pdf):
+    """The label the PDF names as the best sampler, as squeezed text (its first 40 characters), or None."""
+    said = [part[:40] for part in pdf.squeezed.split(squeeze("Our best sampler, measurably ahead of the runner-up, is"))[1:]]
+    said += [part[:40] for part in pdf.squeezed.split(squeeze("The best sampler of this run is"))[1:]]
+    return said
+
+
+def says_level(pdf, labels):
+    """Whether the PDF says the samplers `labels` are level, in the abstract and in Section 4."""
+    names = squeeze(" and ".join([", ".join(labels[:-1]), labels[-1]]) if len(labels) > 1 else labels[0])
+    names = names.replace("eta=1", "η=1")
+    return (pdf.count("No single sampler is best at this N") == 1 and
+            pdf.squeezed.count(names + squeeze("are level")) == 2 and (names + squeeze("are level")) in pdf.abstract())
+
+
 @pytest.mark.parametrize("which", WITH_FID)
-def test_report_names_the_best_sampler_and_says_eta_one_is_not_a_shorter_ancestral_sampler(which, request):
+def test_report_names_a_best_sampler_only_when_its_lead_over_the_runner_up_is_measured(which, request):
+    """A sampler is "best" only when the 95% interval of its gap to the runner-up excludes 0 (in the abstract and in
+    Section 4); otherwise the samplers level with the lowest are named as level, and none is called best."""
     pdf = request.getfixturevalue(which)
-    named = pdf.squeezed.split(squeeze("The best sampler of this run is"), 1)[1]
-    assert named.lower().startswith(squeeze(pdf.results["best"]["label"].split(",")[0]).lower()), named[:40]
+    best, code = pdf.results["best"], verdict_code(pdf.results, "Best")
+    label = squeeze(best["label"].replace("eta = 1", "η=1")).lower()
+    named = names_best(pdf)
+    if code == 0:
+        assert len(named) == 2 and all(n.lower().startswith(label) for n in named), named
+        assert not pdf.says("are level (no measurable difference in FID)")
+    else:
+        assert not named and not pdf.says("best sampler"), named
+    if code == 2:
+        assert says_level(pdf, best["labels"]), best["labels"]
     assert pdf.says("mixes the step count with the variance")     # DDIM-50 with eta = 1 against ancestral
+
+
+def test_two_level_samplers_are_named_as_level_and_neither_as_best(twolevel_pdf):
+    r = twolevel_pdf.results
+    assert verdict_code(r, "Best") == 2 and r["best"]["names"] == ["ddim_50_eta1", "ancestral"]
+    assert says_level(twolevel_pdf, ["DDIM-50, eta = 1", "ancestral"])
+    assert not names_best(twolevel_pdf) and not twolevel_pdf.says("best sampler")
+
+
+def test_a_sampler_measurably_ahead_of_the_runner_up_is_named_best(full_pdf):
+    r = full_pdf.results
+    assert verdict_code(r, "Best") == 0 and r["best"]["names"] == ["ddim_100"]
+    named = names_best(full_pdf)
+    assert len(named) == 2 and all(n.lower().startswith("ddim100") for n in named), named
+    assert not full_pdf.says("are level (no measurable difference in FID)")
+
+
+def test_fewer_near_copies_than_chance_is_read_both_ways_without_a_bootstrap_of_zero(nofid_pdf):
+    memo = nofid_pdf.results["memorisation"]
+    assert memo["count"] == 0 and memo["n"] == 500 and memo["p_value"] < 0.05 and verdict_code(nofid_pdf.results, "Memo") == 2
+    assert nofid_pdf.says("fewer than chance") and nofid_pdf.says("farther from the training set than held-out real images")
+    assert not nofid_pdf.says("0 to 0") and not nofid_pdf.says("no sign of copying at this N")
+
+
+@pytest.mark.parametrize("which", ALL)
+def test_report_never_prints_a_bootstrap_interval_of_a_count(which, request):
+    assert not request.getfixturevalue(which).says("0 to 0")
 
 
 def test_a_run_with_no_measurable_difference_says_so(allequal_pdf):
