@@ -7,7 +7,8 @@
 # Environment (default): PROFILE (full, or cpu, smoke, auto: full with CUDA, else cpu; without CUDA the script
 #   stops unless PROFILE is given, as full there takes many hours); OUT (gpu_run/<date-time>; the same OUT
 #   again resumes training from $OUT/ckpt.pt); TRAIN_MINUTES (no limit); PYTHON (.venv/bin/python if there, else
-#   python3); BENCH (auto: on CUDA only, 1: on the CPU too, 0: never); BENCH_ARGS (--profiles $PROFILE); CHECK_ONLY=1.
+#   python3); BENCH (auto: on CUDA only, 1: on the CPU too, 0: never); BENCH_ARGS (--profiles $PROFILE); CHECK_ONLY=1;
+#   PRECISION=1 (then bench/precision.py on the run's checkpoint, PRECISION_N images per set, default 1000).
 set -uo pipefail
 case ${OUT:=} in /*|"") ;; *) OUT=$PWD/$OUT ;; esac          # relative to where it is called from
 cd "$(dirname "$0")/.."                                     # the notebook's folder (DATA_DIR=data is here)
@@ -68,6 +69,13 @@ else
   echo "== U-Net benchmark on $DEV -> bench.md, bench.json"
   # shellcheck disable=SC2086
   "$PYTHON" bench/bench_unet.py --device $DEV $BENCH_ARGS --out "$OUT/bench.md" >/dev/null || fail $?
+fi
+if [ "${PRECISION:-0}" = 1 ] && [ $DEV = cuda ] && [ -f "$OUT/ckpt.pt" ]; then   # opt-in: ~3 PFLOP at N = 1000
+  PRECISIONS=$("$PYTHON" -c "import torch; print('bf16 fp16' if torch.cuda.get_device_capability()[0] >= 8 else 'fp16')")
+  echo "== sampling precision (same x_T: fp32 vs $PRECISIONS) -> precision.md, precision.json"
+  "$PYTHON" bench/precision.py --device cuda --checkpoint "$OUT/ckpt.pt" --results "$OUT/figures/results.json" \
+    --n "${PRECISION_N:-1000}" --batch 500 --samplers ddim50 ancestral --precisions $PRECISIONS \
+    --out "$OUT/precision" >/dev/null || fail $?
 fi
 echo "== summary: $OUT"
 "$PYTHON" - "$OUT" <<'EOF'

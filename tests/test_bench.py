@@ -166,6 +166,15 @@ def test_gpu_run_in_the_smoke_profile_on_the_cpu_writes_everything_into_out(tmp_
         assert "diffusers is not installed" in run.stdout
     assert "No CUDA GPU (torch" in run.stdout or "GPU: " in run.stdout      # PROFILE=smoke given: it runs on the CPU
     assert "== summary" in run.stdout and "profile smoke" in run.stdout
+    # the precision study on that run's checkpoint: the same x_T through DDIM-50 in fp32 and under bf16 autocast
+    prec = subprocess.run([sys.executable, "bench/precision.py", "--checkpoint", str(out / "ckpt.pt"), "--results",
+                           str(out / "figures" / "results.json"), "--n", "20", "--batch", "10", "--precisions", "bf16",
+                           "--out", str(tmp_path / "precision")], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert prec.returncode == 0, prec.stderr[-3000:]
+    (row,) = json.loads((tmp_path / "precision.json").read_text())["results"]
+    assert row["sampler"] == "ddim50" and row["precision"] == "bf16" and row["lo"] <= row["gap"] <= row["hi"]
+    assert row["gap"] == pytest.approx(row["fid"] - row["fid_fp32"]) and 0 <= row["mean_abs_grey"] < 255
+    assert "| ddim50 | bf16 |" in (tmp_path / "precision.md").read_text()
 
 
 def test_gpu_run_without_cuda_and_without_an_explicit_profile_stops_at_once(tmp_path):
